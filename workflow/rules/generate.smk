@@ -1,0 +1,1 @@
+"""Stage: generate (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Stage: plots (see DESIGN.md)."""

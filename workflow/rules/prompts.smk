@@ -1,0 +1,1 @@
+"""Stage: prompts (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Stage: stats (see DESIGN.md)."""
