@@ -1,0 +1,122 @@
+"""Paired contrasts the paper reports: cross-lingual shift, reasoning change, framing effects.
+
+Every contrast pairs the items (question_id, country, plus any dimension pooled over) that
+both conditions scored, and reports ``diff = b - a`` (e.g. native - en):
+
+* ``mean_diff`` with a 95% percentile bootstrap interval that resamples *questions* (all
+  paired items of a drawn question move together; seeded with metrics.seed);
+* a Wilcoxon signed-rank test over the paired item differences (``p_value``, ``n_pairs``;
+  treats items as independent) and, more conservatively, over the per-question mean
+  differences (``p_value_questions``, ``n_questions``). Zero differences are dropped
+  (``zero_method='wilcox'``); a test with no non-zero difference reports p = 1 and a note.
+
+Rows come per stratum (e.g. per framing and reasoning for the cross-lingual shift) and pooled
+over the strata (stratum columns ``all``), per model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from culturalign.metrics import MetricsSettings, cluster_bootstrap
+
+FINDINGS: tuple[tuple[str, str, str, str], ...] = (
+    # (finding, varied dimension, condition a, condition b) -> diff = b - a
+    ("cross_lingual_shift", "language", "en", "native"),
+    ("reasoning_change", "reasoning", "zero", "cot"),
+    ("framing_effect", "framing", "observer", "persona"),
+    ("framing_effect", "framing", "neutral", "persona"),
+    ("framing_effect", "framing", "neutral", "observer"),
+)
+METRICS: tuple[str, ...] = ("nvas", "kld")
+DIMENSIONS: tuple[str, ...] = ("language", "framing", "reasoning")
+COLUMNS = [
+    "finding", "contrast", "metric", "model", "language", "framing", "reasoning", "n_pairs",
+    "n_questions", "mean_a", "mean_b", "mean_diff", "ci_low", "ci_high", "wilcoxon_stat",
+    "p_value", "p_value_questions", "note",
+]  # fmt: skip
+
+
+def wilcoxon(diffs: Sequence[float]) -> tuple[float, float, str]:
+    """Two-sided Wilcoxon signed-rank test; ``(statistic, p, note)`` robust to degenerate input."""
+    diffs = np.asarray(diffs, dtype=float)
+    diffs = diffs[np.isfinite(diffs)]
+    if len(diffs) == 0:
+        return (math.nan, math.nan, "no pairs")
+    if np.all(diffs == 0):
+        return (0.0, 1.0, "all differences zero")
+    result = stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided")
+    return (float(result.statistic), float(result.pvalue), "")
+
+
+def paired_contrast(
+    items: pd.DataFrame,
+    vary: str,
+    a: str,
+    b: str,
+    metric: str,
+    settings: MetricsSettings,
+) -> dict[str, Any]:
+    """Compare condition ``a`` with ``b`` of dimension ``vary`` within ``items`` (one model).
+
+    Items are paired on every other dimension plus (question_id, country).
+    """
+    keys = [d for d in DIMENSIONS if d != vary] + ["question_id", "country"]
+    left = items.loc[items[vary] == a, [*keys, metric]].dropna(subset=[metric])
+    right = items.loc[items[vary] == b, [*keys, metric]].dropna(subset=[metric])
+    pairs = left.merge(right, on=keys, suffixes=("_a", "_b"))
+    out: dict[str, Any] = {"n_pairs": len(pairs), "note": ""}
+    if pairs.empty:
+        out.update(n_questions=0, note="no paired items")
+        return out
+    diff = pairs[f"{metric}_b"] - pairs[f"{metric}_a"]
+    mean, low, high, k = cluster_bootstrap(
+        diff, pairs["question_id"], settings.bootstrap_resamples, settings.seed
+    )
+    stat, p, note = wilcoxon(diff)
+    per_question = diff.groupby(pairs["question_id"]).mean()
+    _, p_q, note_q = wilcoxon(per_question)
+    notes = [n for n in (note, f"per question: {note_q}" if note_q else "") if n]
+    if k < 6:
+        notes.append(f"only {k} questions: per-question test has little power")
+    out.update(
+        n_questions=k,
+        mean_a=float(pairs[f"{metric}_a"].mean()),
+        mean_b=float(pairs[f"{metric}_b"].mean()),
+        mean_diff=mean,
+        ci_low=low,
+        ci_high=high,
+        wilcoxon_stat=stat,
+        p_value=p,
+        p_value_questions=p_q,
+        note="; ".join(notes),
+    )
+    return out
+
+
+def findings_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
+    """All contrasts of :data:`FINDINGS` for :data:`METRICS`, per model, per stratum and pooled."""
+    rows = []
+    for model, by_model in items.groupby("model", sort=True):
+        for finding, vary, a, b in FINDINGS:
+            strata_dims = [d for d in DIMENSIONS if d != vary]
+            strata: list[tuple[dict[str, str], pd.DataFrame]] = [
+                ({d: "all" for d in strata_dims}, by_model)
+            ]
+            for key, group in by_model.groupby(strata_dims, sort=True):
+                strata.append((dict(zip(strata_dims, key, strict=True)), group))
+            for labels, group in strata:
+                if not {a, b} <= set(group[vary]):
+                    continue
+                for metric in METRICS:
+                    row = {"finding": finding, "contrast": f"{b} - {a}", "metric": metric,
+                           "model": model, vary: f"{b} vs {a}", **labels}  # fmt: skip
+                    row.update(paired_contrast(group, vary, a, b, metric, settings))
+                    rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)

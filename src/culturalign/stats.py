@@ -1,0 +1,390 @@
+"""Mixed-effects cultural-zone models, likelihood-ratio tests and culturally sensitive items.
+
+Model (statsmodels ``MixedLM``, maximum likelihood, ``reml=False``, so that likelihoods of
+models with different fixed effects are comparable)::
+
+    nvas ~ C(language) * C(reasoning) + C(framing) + C(zone)      [+ C(model) when pooled]
+
+with crossed random intercepts for question and country. statsmodels has no direct syntax
+for crossed effects; the documented equivalent is one group holding every row
+(``groups`` = a constant) with one variance component per factor
+(``vc_formula = {"question": "0 + C(question_id)", "country": "0 + C(country)"}``) and no
+group-level random intercept (``re_formula = "0"``). That is exactly the crossed model
+``nvas_ij = X b + u_question + v_country + e`` with independent normal ``u``, ``v``, ``e``.
+Factors with a single level in the data are dropped from the formula (noted).
+
+Zone LRT: the full model against the same model without ``C(zone)``; ``chi2 = 2 (llf_full -
+llf_reduced)``, ``df`` = number of zone coefficients, ``p = P(chi2_df > chi2)``. Per model and
+pooled over models (model as a fixed effect).
+
+Culturally sensitive items: per question, the mean NVAS of each zone (over all cells and
+countries of the zone) and the population variance of those zone means; the top decile
+(at least one question) by variance is listed, per model and pooled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from culturalign.errors import CulturalignError
+
+RANDOM_EFFECTS_NOTE = (
+    "crossed random intercepts for question_id and country, fitted as variance components of "
+    "a single group that holds every row (statsmodels MixedLM: groups = constant, "
+    "vc_formula = {'question': '0 + C(question_id)', 'country': '0 + C(country)'}, "
+    "re_formula = '0'); maximum likelihood (reml=False) so the zone LRT is valid"
+)
+REFERENCES = {"language": "en", "reasoning": "zero", "framing": "neutral"}
+MIN_ROWS = 12
+
+
+class StatsError(CulturalignError):
+    """The inputs of the zone models are unusable."""
+
+
+@dataclass(frozen=True)
+class StatsSettings:
+    """The ``stats:`` section of the config."""
+
+    zone_column: str = "zone"
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None) -> StatsSettings:
+        return cls(**dict(section or {}))
+
+
+def attach_zones(
+    items: pd.DataFrame, zones: pd.DataFrame, zone_column: str, zones_path: str = "zones table"
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rows with an NVAS and a zone, with a ``zone`` column; plus notes on what was dropped."""
+    if zone_column not in zones.columns:
+        raise StatsError(
+            f"config stats.zone_column: {zone_column!r} is not a column of {zones_path} "
+            f"(columns: {', '.join(zones.columns)})"
+        )
+    notes: list[str] = []
+    mapping = zones.set_index("country")[zone_column]
+    data = items[items["nvas"].notna()].copy()
+    data["zone"] = data["country"].map(mapping)
+    missing = data["zone"].isna() | (data["zone"].astype(str).str.strip() == "")
+    if missing.any():
+        dropped = sorted(data.loc[missing, "country"].astype(str).unique())
+        notes.append(
+            f"{int(missing.sum())} rows dropped: no {zone_column!r} for {', '.join(dropped)} "
+            f"in {zones_path}"
+        )
+    data = data[~missing].copy()
+    data["zone"] = data["zone"].astype(str)
+    return data.reset_index(drop=True), notes
+
+
+def _term(column: str, data: pd.DataFrame) -> str:
+    levels = sorted(data[column].astype(str).unique())
+    ref = REFERENCES.get(column)
+    if ref is None or ref not in levels:
+        ref = data[column].astype(str).value_counts().sort_index().idxmax()
+    return f"C({column}, Treatment(reference={ref!r}))"
+
+
+def fixed_terms(
+    data: pd.DataFrame, with_zone: bool, with_model: bool
+) -> tuple[list[str], list[str]]:
+    """Right-hand-side terms for the levels present; plus notes on dropped factors."""
+    notes = []
+    varies = {}
+    for column in ("language", "reasoning", "framing", "zone", "model"):
+        varies[column] = column in data and data[column].nunique() > 1
+    terms = []
+    lang, reas = varies["language"], varies["reasoning"]
+    if lang and reas:
+        terms.append(f"{_term('language', data)} * {_term('reasoning', data)}")
+    elif lang or reas:
+        terms.append(_term("language" if lang else "reasoning", data))
+    for column in ("language", "reasoning", "framing"):
+        if not varies[column]:
+            notes.append(f"{column} has one level: term dropped")
+    if varies["framing"]:
+        terms.append(_term("framing", data))
+    if with_model and varies["model"]:
+        terms.append(_term("model", data))
+    if with_zone and varies["zone"]:
+        terms.append(_term("zone", data))
+    return terms, notes
+
+
+def fit_mixed(data: pd.DataFrame, terms: Sequence[str]) -> tuple[Any, list[str]]:
+    """Fit the crossed random-intercept model by ML; ``(result or None, notes)``."""
+    import statsmodels.formula.api as smf
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    formula = "nvas ~ " + (" + ".join(terms) if terms else "1")
+    frame = data.assign(_group=1)
+    vc = {}
+    for name, column in (("question", "question_id"), ("country", "country")):
+        if frame[column].nunique() > 1:
+            vc[name] = f"0 + C({column})"
+    notes = []
+    if not vc:
+        notes.append("one question and one country: no random effects; OLS-equivalent fit")
+    result = None
+    for method in ("lbfgs", "powell", "nm"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model = smf.mixedlm(
+                    formula, frame, groups="_group", re_formula="0", vc_formula=vc or None
+                )
+                result = model.fit(reml=False, method=[method])
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                notes.append(f"{method} fit failed: {exc}")
+                result = None
+                continue
+        messages = sorted({str(w.message).splitlines()[0] for w in caught
+                           if issubclass(w.category, ConvergenceWarning | RuntimeWarning
+                                         | UserWarning)})  # fmt: skip
+        if result is not None and np.isfinite(result.llf):
+            if messages:
+                notes.append(f"{method}: " + "; ".join(messages))
+            if not result.converged:
+                notes.append(f"{method}: optimiser reports no convergence")
+            break
+        notes.append(f"{method}: non-finite likelihood")
+        result = None
+    return result, notes
+
+
+_TERM = re.compile(r"C\((\w+), Treatment\(reference=('[^']*'|\"[^\"]*\")\)\)(\[T\.([^\]]*)\])?")
+
+
+def _pretty(term: str) -> str:
+    """``C(zone, Treatment(reference='A'))[T.B]`` -> ``zone[B vs A]``; formula terms likewise."""
+
+    def repl(match: re.Match) -> str:
+        column, ref, level = match.group(1), match.group(2).strip("'\""), match.group(4)
+        return f"{column}[{level} vs {ref}]" if level is not None else f"{column}(ref {ref})"
+
+    return _TERM.sub(repl, term)
+
+
+def describe_fit(result: Any, data: pd.DataFrame, formula_terms: Sequence[str]) -> dict[str, Any]:
+    """Coefficients with 95% Wald intervals, variance components and fit statistics."""
+    fe = result.fe_params
+    bse = result.bse_fe
+    coefficients = []
+    for name in fe.index:
+        est, se = float(fe[name]), float(bse[name])
+        z = est / se if se > 0 else math.nan
+        coefficients.append({
+            "term": _pretty(str(name)), "estimate": est, "se": se,
+            "ci_low": est - 1.959963984540054 * se, "ci_high": est + 1.959963984540054 * se,
+            "z": z, "p_value": float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else math.nan,
+        })  # fmt: skip
+    vcomp = {}
+    names = list(getattr(result.model, "_vc_names", []) or [])
+    if not names and result.model.exog_vc is not None:
+        names = list(result.model.exog_vc.names)
+    for name, value in zip(names, np.atleast_1d(result.vcomp), strict=False):
+        vcomp[str(name)] = float(value)
+    vcomp["residual"] = float(result.scale)
+    return {
+        "formula": "nvas ~ " + (" + ".join(_pretty(t) for t in formula_terms) or "1"),
+        "n": int(len(data)),
+        "n_questions": int(data["question_id"].nunique()),
+        "n_countries": int(data["country"].nunique()),
+        "n_zones": int(data["zone"].nunique()),
+        "llf": float(result.llf),
+        "converged": bool(result.converged),
+        "coefficients": coefficients,
+        "variance_components": vcomp,
+    }
+
+
+def zone_lrt(data: pd.DataFrame, scope: str, model: str) -> tuple[dict, dict | None]:
+    """Fit full and zone-free models on ``data``; ``(lrt_row, fit_description or None)``."""
+    with_model = scope == "pooled"
+    row: dict[str, Any] = {"scope": scope, "model": model, "n": int(len(data)),
+                           "n_zones": int(data["zone"].nunique()) if len(data) else 0,
+                           "chi2": None, "df": None, "p_value": None, "llf_full": None,
+                           "llf_reduced": None, "notes": []}  # fmt: skip
+    full_terms, notes = fixed_terms(data, with_zone=True, with_model=with_model)
+    row["notes"].extend(notes)
+    if len(data) < MIN_ROWS:
+        row["notes"].append(
+            f"only {len(data)} rows with NVAS and a zone (< {MIN_ROWS}): not fitted"
+        )
+        return row, None
+    reduced_terms, _ = fixed_terms(data, with_zone=False, with_model=with_model)
+    full, full_notes = fit_mixed(data, full_terms)
+    row["notes"].extend(f"full model: {n}" for n in full_notes)
+    if full is None:
+        row["notes"].append("full model could not be fitted")
+        return row, None
+    description = describe_fit(full, data, full_terms)
+    if data["zone"].nunique() < 2:
+        row["notes"].append("one zone in the data: zone terms not testable")
+        return row, description
+    n_params = len(full.fe_params)
+    if n_params >= len(data):
+        row["notes"].append("more fixed effects than rows: LRT not computed")
+        return row, description
+    reduced, reduced_notes = fit_mixed(data, reduced_terms)
+    row["notes"].extend(f"reduced model: {n}" for n in reduced_notes)
+    if reduced is None:
+        row["notes"].append("model without zone could not be fitted")
+        return row, description
+    chi2 = max(0.0, 2.0 * (float(full.llf) - float(reduced.llf)))
+    df = int(n_params - len(reduced.fe_params))
+    row.update(
+        chi2=chi2,
+        df=df,
+        p_value=float(sps.chi2.sf(chi2, df)) if df > 0 else None,
+        llf_full=float(full.llf),
+        llf_reduced=float(reduced.llf),
+    )
+    if df <= 0:
+        row["notes"].append("zone terms are collinear with other terms: df = 0")
+    return row, description
+
+
+def sensitive_items(data: pd.DataFrame, scope_model: str) -> pd.DataFrame:
+    """Per question: zone means of NVAS, their variance and range; ``top_decile`` flagged."""
+    rows = []
+    for qid, group in data.groupby("question_id", sort=True):
+        means = group.groupby("zone")["nvas"].mean()
+        if len(means) < 2:
+            continue
+        rows.append({"model": scope_model, "question_id": qid, "n_zones": int(len(means)),
+                     "variance": float(np.var(means.to_numpy())),
+                     "range": float(means.max() - means.min()),
+                     "lowest_zone": str(means.idxmin()), "highest_zone": str(means.idxmax()),
+                     "zone_means": {str(k): float(v) for k, v in means.items()}})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame = frame.sort_values(["variance", "question_id"], ascending=[False, True])
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    frame["top_decile"] = frame["rank"] <= max(1, math.ceil(0.1 * len(frame)))
+    return frame.reset_index(drop=True)
+
+
+def zone_models(
+    items: pd.DataFrame, zones: pd.DataFrame, settings: StatsSettings, zones_path: str = ""
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Everything mixed_effects.json holds, plus the full sensitivity table."""
+    data, notes = attach_zones(items, zones, settings.zone_column, zones_path or "zones table")
+    fits, lrts, sensitivity = [], [], []
+    scopes: list[tuple[str, str, pd.DataFrame]] = [
+        ("model", str(m), g) for m, g in data.groupby("model", sort=True)
+    ]
+    if data["model"].nunique() != 1 or not scopes:
+        scopes.append(("pooled", "all", data))
+    else:
+        notes.append("one model: the pooled fit equals the per-model fit and is not repeated")
+    for scope, model, group in scopes:
+        lrt, description = zone_lrt(group, scope, model)
+        lrts.append(lrt)
+        if description is not None:
+            fits.append({"scope": scope, "model": model, **description})
+        table = sensitive_items(group, model)
+        if not table.empty:
+            sensitivity.append(table)
+    sens = pd.concat(sensitivity, ignore_index=True) if sensitivity else pd.DataFrame()
+    top = sens[sens["top_decile"]] if not sens.empty else sens
+    result = {
+        "zone_column": settings.zone_column,
+        "random_effects": RANDOM_EFFECTS_NOTE,
+        "zones": {str(c): str(z) for c, z in zip(data["country"], data["zone"], strict=True)},
+        "n_rows": int(len(data)),
+        "fits": fits,
+        "lrt": lrts,
+        "sensitive_items": top.to_dict(orient="records") if not top.empty else [],
+        "notes": notes,
+    }
+    return result, sens
+
+
+def text_summary(result: Mapping[str, Any]) -> str:
+    """A readable plain-text version of :func:`zone_models`' result."""
+    lines = [
+        "Mixed-effects models of NVAS (culturalign)",
+        "",
+        f"Zones: column '{result['zone_column']}'",
+    ]
+    lines += ["Random effects: " + result["random_effects"], f"Rows used: {result['n_rows']}", ""]
+    for note in result["notes"]:
+        lines.append(f"Note: {note}")
+    lines += ["", "Likelihood-ratio tests of the zone terms"]
+    for row in result["lrt"]:
+        if row["chi2"] is None:
+            stat = "not computed"
+        else:
+            p = "n/a" if row["p_value"] is None else f"{row['p_value']:.4g}"
+            stat = f"chi2 = {row['chi2']:.3f}, df = {row['df']}, p = {p}"
+        lines.append(f"  {row['scope']:<6} {row['model']:<24} n = {row['n']:<6} {stat}")
+        lines += [f"      note: {n}" for n in row["notes"]]
+    for fit in result["fits"]:
+        lines += ["", f"Fit ({fit['scope']}: {fit['model']}): {fit['formula']}",
+                  f"  n = {fit['n']}, questions = {fit['n_questions']}, countries = "
+                  f"{fit['n_countries']}, zones = {fit['n_zones']}, log-likelihood = "
+                  f"{fit['llf']:.3f}, converged = {fit['converged']}"]  # fmt: skip
+        lines.append(f"  {'term':<56} {'estimate':>9} {'95% CI':>22} {'p':>8}")
+        for c in fit["coefficients"]:
+            ci = f"[{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
+            lines.append(f"  {c['term']:<56} {c['estimate']:>9.2f} {ci:>22} {c['p_value']:>8.3g}")
+        comps = ", ".join(f"{k} = {v:.3f}" for k, v in fit["variance_components"].items())
+        lines.append(f"  variance components: {comps}")
+    lines += ["", "Culturally sensitive items (top decile by variance of zone mean NVAS)"]
+    for item in result["sensitive_items"]:
+        lines.append(
+            f"  {item['model']:<24} {item['question_id']:<14} variance = {item['variance']:.2f}"
+            f", range = {item['range']:.2f} ({item['lowest_zone']} lowest, "
+            f"{item['highest_zone']} highest)"
+        )
+    if not result["sensitive_items"]:
+        lines.append("  none (fewer than two zones per question)")
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``result`` as strict JSON (NaN and infinities become null)."""
+    return write_text_atomic(json.dumps(_json_safe(result), indent=2, allow_nan=False) + "\n", path)

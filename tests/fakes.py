@@ -1,0 +1,193 @@
+"""Synthetic benchmark tables and generation shards for tests of the analysis side.
+
+Small API (importable from any test as ``from fakes import ...``):
+
+* ``fake_benchmark(specs=DEFAULT_SPECS, countries=DEFAULT_COUNTRIES, seed=0, missing=())``
+  -> ``(questions, human)`` frames shaped like results/benchmark/{questions,human}.parquet.
+  ``specs``: ``(question_id, scale_min, scale_max, scale_type)`` tuples; ``missing``:
+  ``(question_id, country)`` pairs left without human data.
+* ``fake_zones(countries=DEFAULT_COUNTRIES)`` -> the zones table (country, iso3, language,
+  zone, iw_zone) for those countries (values as in resources/cultural_zones.csv).
+* ``fake_shard(questions, human, zones, cell, seed=0, refusal_rate=0.15, countries=None)``
+  -> one shard frame with DESIGN.md's columns for ``cell`` (dict with model, language,
+  framing, reasoning): persona/observer rows per (question, country with data); neutral rows
+  per question (``en``) or per (question, native language of a selected country).
+* ``write_fake_shards(root, questions, human, zones, cells, seed=0, **kwargs)`` -> list of
+  ``(cell, path)``; writes ``root/results/generations/{model}/{language}/{framing}/
+  {reasoning}.parquet`` and the benchmark tables under ``root/results/benchmark/``.
+* ``all_cells(models=("fake-model",))`` -> the 12 cells of the default matrix per model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_SPECS: tuple[tuple[str, int, int, str], ...] = (
+    ("WVS-Q1", 1, 4, "ordinal"),
+    ("WVS-Q46", 1, 4, "ordinal"),
+    ("WVS-Q164", 1, 10, "ordinal"),
+    ("WVS-Q152", 1, 6, "nominal"),
+    ("AOI-0300", 1, 21, "nominal"),
+    ("AOI-0466", 1, 2, "ordinal"),
+)
+DEFAULT_COUNTRIES: tuple[str, ...] = ("Egypt", "Iran", "Turkey", "Morocco", "Lebanon", "Tunisia")
+
+_ZONES = {
+    "Egypt": ("EGY", "ar", "Nile Valley", "African-Islamic"),
+    "Iran": ("IRN", "fa", "Iran", "African-Islamic"),
+    "Iraq": ("IRQ", "ar", "Levant & Iraq", "African-Islamic"),
+    "Jordan": ("JOR", "ar", "Levant & Iraq", "African-Islamic"),
+    "Lebanon": ("LBN", "ar", "Levant & Iraq", "African-Islamic"),
+    "Libya": ("LBY", "ar", "Maghreb", "African-Islamic"),
+    "Morocco": ("MAR", "ar", "Maghreb", "African-Islamic"),
+    "Turkey": ("TUR", "tr", "Turkey", "African-Islamic"),
+    "Tunisia": ("TUN", "ar", "Maghreb", "African-Islamic"),
+    "Algeria": ("DZA", "ar", "Maghreb", None),
+    "Saudi Arabia": ("SAU", "ar", "Gulf", None),
+    "Sudan": ("SDN", "ar", "Nile Valley", None),
+    "Palestine": ("PSE", "ar", "Levant & Iraq", None),
+    "Kuwait": ("KWT", "ar", "Gulf", None),
+    "Mauritania": ("MRT", "ar", "Maghreb", None),
+    "Qatar": ("QAT", "ar", "Gulf", None),
+}
+
+_PROBS_TYPE = pa.list_(pa.struct([("option", pa.int64()), ("prob", pa.float64())]))
+
+
+def all_cells(models: Sequence[str] = ("fake-model",)) -> list[dict[str, str]]:
+    """Every (model, language, framing, reasoning) cell of the default matrix."""
+    return [
+        {"model": m, "language": lang, "framing": f, "reasoning": r}
+        for m in models
+        for lang in ("en", "native")
+        for f in ("neutral", "persona", "observer")
+        for r in ("zero", "cot")
+    ]
+
+
+def fake_benchmark(
+    specs: Iterable[tuple[str, int, int, str]] = DEFAULT_SPECS,
+    countries: Sequence[str] = DEFAULT_COUNTRIES,
+    seed: int = 0,
+    missing: Iterable[tuple[str, str]] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Questions and human share tables (shares of a pair sum to 1, zeros included)."""
+    rng = np.random.default_rng(seed)
+    missing = set(missing)
+    qrows, hrows = [], []
+    for code, (qid, lo, hi, stype) in enumerate(specs, start=1):
+        qrows.append({"question_id": qid, "code": code,
+                      "source": "WVS-7" if qid.startswith("WVS") else "AOI-2022",
+                      "text_en": f"Synthetic question {qid}?", "scale_min": lo, "scale_max": hi,
+                      "scale_type": stype, "category": "C", "subcategory": "S"})  # fmt: skip
+        for country in countries:
+            if (qid, country) in missing:
+                continue
+            shares = rng.dirichlet(np.full(hi - lo + 1, 0.7))
+            shares[rng.random(len(shares)) < 0.2] = 0.0  # some options nobody chose
+            if shares.sum() == 0:
+                shares[0] = 1.0
+            shares = shares / shares.sum()
+            for option, share in zip(range(lo, hi + 1), shares, strict=True):
+                hrows.append({"question_id": qid, "country": country, "option": option,
+                              "share": float(share), "nonsubstantive_share": 0.0,
+                              "published_mean": 0.0})  # fmt: skip
+    return pd.DataFrame(qrows), pd.DataFrame(hrows)
+
+
+def fake_zones(countries: Sequence[str] = DEFAULT_COUNTRIES) -> pd.DataFrame:
+    """The zones table restricted to ``countries``."""
+    rows = [{"country": c, "iso3": _ZONES[c][0], "language": _ZONES[c][1],
+             "zone": _ZONES[c][2], "iw_zone": _ZONES[c][3]} for c in countries]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def fake_shard(
+    questions: pd.DataFrame,
+    human: pd.DataFrame,
+    zones: pd.DataFrame,
+    cell: Mapping[str, str],
+    seed: int = 0,
+    refusal_rate: float = 0.15,
+    countries: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One synthetic shard for ``cell`` (random but seeded distributions and answers)."""
+    salt = sum(ord(ch) for ch in "|".join(cell[k] for k in sorted(cell)))
+    rng = np.random.default_rng([seed, salt])
+    countries = list(countries) if countries is not None else list(zones["country"])
+    native_of = dict(zip(zones["country"], zones["language"], strict=True))
+    have = set(zip(human["question_id"], human["country"], strict=True))
+    rows = []
+    for q in questions.itertuples(index=False):
+        if cell["framing"] == "neutral":
+            if cell["language"] == "en":
+                targets = [(None, "en")]
+            else:
+                langs = sorted({native_of[c] for c in countries})
+                targets = [(None, lang) for lang in langs]
+        else:
+            targets = [
+                (c, "en" if cell["language"] == "en" else native_of[c])
+                for c in countries
+                if (q.question_id, c) in have
+            ]
+        for country, lang in targets:
+            k = q.scale_max - q.scale_min + 1
+            concentration = rng.choice([0.2, 1.0, 5.0])
+            probs = rng.dirichlet(np.full(k, concentration))
+            refusal = bool(rng.random() < refusal_rate)
+            answer = None if refusal else int(q.scale_min + rng.choice(k, p=probs))
+            response = "I cannot answer that." if refusal else f"My answer: {answer}"
+            rows.append({
+                "question_id": q.question_id, "country": country, "prompt_language": lang,
+                "prompt": f"[{lang}] {q.text_en} ({country or 'neutral'})",
+                "response": response, "answer": answer, "refusal": refusal,
+                "option_probs": [{"option": int(q.scale_min + i), "prob": float(p)}
+                                 for i, p in enumerate(probs)],
+                "n_prompt_tokens": 20, "n_output_tokens": 4,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def shard_table(frame: pd.DataFrame) -> pa.Table:
+    """A shard frame as an Arrow table with DESIGN.md's types."""
+    schema = pa.schema([
+        ("question_id", pa.string()), ("country", pa.string()),
+        ("prompt_language", pa.string()), ("prompt", pa.string()), ("response", pa.string()),
+        ("answer", pa.int64()), ("refusal", pa.bool_()), ("option_probs", _PROBS_TYPE),
+        ("n_prompt_tokens", pa.int64()), ("n_output_tokens", pa.int64()),
+    ])  # fmt: skip
+    columns = {name: frame[name].tolist() for name in schema.names}
+    columns["answer"] = [None if pd.isna(a) else int(a) for a in frame["answer"]]
+    return pa.table(columns, schema=schema)
+
+
+def write_fake_shards(
+    root: str | Path,
+    questions: pd.DataFrame,
+    human: pd.DataFrame,
+    zones: pd.DataFrame,
+    cells: Iterable[Mapping[str, str]],
+    seed: int = 0,
+    **kwargs,
+) -> list[tuple[dict[str, str], Path]]:
+    """Write benchmark tables and one shard per cell under ``root``; return (cell, path)."""
+    root = Path(root)
+    bench = root / "results" / "benchmark"
+    bench.mkdir(parents=True, exist_ok=True)
+    questions.to_parquet(bench / "questions.parquet", index=False)
+    human.to_parquet(bench / "human.parquet", index=False)
+    out = []
+    for cell in cells:
+        path = (root / "results" / "generations" / cell["model"] / cell["language"]
+                / cell["framing"] / f"{cell['reasoning']}.parquet")  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(shard_table(fake_shard(questions, human, zones, cell, seed, **kwargs)), path)
+        out.append((dict(cell), path))
+    return out
