@@ -1,17 +1,15 @@
 """Stage: prompts. One table of prompts per language x framing x reasoning cell."""
 
 
-def _prompt_translations(wildcards):
-    """Only native cells read the translation table (English cells do not rerun on edits)."""
-    return config["prompts"]["translations"] if wildcards.language == "native" else []
-
-
 rule build_prompts:
     input:
         questions="results/benchmark/questions.parquet",
         human="results/benchmark/human.parquet",
         templates=config["prompts"]["templates"],
-        translations=_prompt_translations,
+        # Only native cells read the translation table (English cells do not rerun on edits).
+        translations=lambda w: (
+            config["prompts"]["translations"] if w.language == "native" else []
+        ),
         zones=config["zones_csv"],
         schema="workflow/schemas/prompts.schema.yaml",
     output:
