@@ -325,6 +325,17 @@ def range_notes(published: pd.DataFrame) -> list[str]:
     ]
 
 
+def rule_inputs(config: dict) -> list[str]:
+    """The spreadsheets rule ``paper`` reads (its inputs); a clear error when unconfigured."""
+    folder = (config.get("paper") or {}).get("published_metrics")
+    if not folder:
+        raise PaperError(
+            "rule paper needs config key paper.published_metrics (a folder); e.g. --config "
+            "'paper={published_metrics: ../shared/data/menavalues/published_metrics}'"
+        )
+    return [str(path) for path in published_files(folder)]
+
+
 def published_files(root: str | Path) -> list[Path]:
     """Every spreadsheet under the published-metrics folder, sorted."""
     root = Path(root)

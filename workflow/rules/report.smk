@@ -1,21 +1,12 @@
 """Stage: report (see DESIGN.md): results/report.html and the `paper` target."""
 
+from culturalign.paper import rule_inputs as paper_inputs
+
 PAPER_FIGURES = [
     f"results/paper/figures/{name}_comparison.{ext}"
     for name in ("model", "nvas", "clcs", "fcs", "spd", "kl")
     for ext in ("png", "svg")
 ]
-
-
-def published_metric_files(wildcards) -> list[str]:
-    """The published spreadsheets (inputs of rule paper); empty when the target is off."""
-    folder = (config.get("paper") or {}).get("published_metrics")
-    if not folder:
-        raise ValueError(
-            "rule paper needs config key paper.published_metrics (a folder); e.g. "
-            "--config 'paper={published_metrics: ../shared/data/menavalues/published_metrics}'"
-        )
-    return sorted(str(path) for path in Path(folder).rglob("*.xlsx"))
 
 
 # The authors' published per-item tables, tidied, averaged and re-drawn. Usage:
@@ -26,7 +17,7 @@ rule paper:
     input:
         questions="results/benchmark/questions.parquet",
         schema="workflow/schemas/published.schema.yaml",
-        tables=published_metric_files,
+        tables=lambda wildcards: paper_inputs(config),
     output:
         published="results/paper/published.parquet",
         averages="results/paper/averages.csv",
@@ -34,7 +25,7 @@ rule paper:
         figures=PAPER_FIGURES,
     params:
         folder=(config.get("paper") or {}).get("published_metrics"),
-        figure_dir="results/paper/figures",
+        figure_dir=lambda wildcards, output: str(Path(output.figures[0]).parent),
     log:
         log_path("paper"),
     conda:
