@@ -1,17 +1,13 @@
 """Stage: metrics (see DESIGN.md): shards -> items, consistency, summaries, findings."""
 
 
-def shard_paths() -> list[str]:
-    """Every generation shard of the configured cell matrix, in SETTINGS.cells() order."""
-    return [
-        "results/generations/{model}/{language}/{framing}/{reasoning}.parquet".format(**cell)
-        for cell in SETTINGS.cells()
-    ]
-
-
 rule compute_metrics:
     input:
-        shards=shard_paths(),
+        # every shard of the cell matrix, in SETTINGS.cells() order (params.cells)
+        shards=[
+            "results/generations/{model}/{language}/{framing}/{reasoning}.parquet".format(**cell)
+            for cell in SETTINGS.cells()
+        ],
         questions="results/benchmark/questions.parquet",
         human="results/benchmark/human.parquet",
         zones=config.get("zones_csv", "resources/cultural_zones.csv"),
