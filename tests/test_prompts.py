@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -411,6 +413,9 @@ def test_rule_writes_prompt_table_with_hash(repo_root, benchmark_xlsx, tmp_path)
     frame = pd.read_parquet(work / target)
     assert len(frame) == 23
     assert set(frame["prompt_language"]) == {"ar", "fa", "tr"}
+    # neutral tables keep a string-typed country column (all missing), like the others
+    assert pq.read_schema(work / target).field("country").type in (pa.string(), pa.large_string())
+    assert frame["country"].isna().all()
     metadata = read_metadata(work / target)
     assert metadata["template_hash"] == template_hash(
         work / "resources/prompts/templates.yaml", work / "resources/translations/default.tsv"

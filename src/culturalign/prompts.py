@@ -458,7 +458,9 @@ def build_prompts(
                 }
             )
     frame = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
-    frame["country"] = frame["country"].astype(object)
+    # A string column even when every value is missing (neutral cells), so all prompt tables
+    # share one Parquet schema; missing values read back as NA (test with pandas.isna).
+    frame["country"] = frame["country"].astype(pd.StringDtype())
     return frame.astype({"scale_min": "int64", "scale_max": "int64"})
 
 
