@@ -30,11 +30,16 @@ fail() {
     exit 1
 }
 
-wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
-    local limit=$1 what=$2
-    shift 2
+alive() {  # alive NAME: the daemon we launched is still running
+    kill -0 "$(cat "$state/launch/$1.pid")" 2>/dev/null
+}
+
+wait_for() {  # wait_for SECONDS DESCRIPTION DAEMON COMMAND...
+    local limit=$1 what=$2 daemon=$3
+    shift 3
     local deadline=$((SECONDS + limit))
     until "$@" >/dev/null 2>&1; do
+        alive "$daemon" || fail "$daemon exited while waiting for $what"
         if ((SECONDS >= deadline)); then
             fail "timed out after ${limit}s waiting for $what"
         fi
@@ -55,6 +60,18 @@ for f in "$conf" "$gres"; do
 done
 if [[ -d $state/launch ]] && compgen -G "$state/launch/*.pid" >/dev/null; then
     echo "start_cluster.sh: $state already holds a running cluster's PIDs; stop it first" >&2
+    exit 2
+fi
+
+# Another cluster (or a leftover of a killed test) would answer our polls: refuse instead.
+for port in 6817 6818; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "start_cluster.sh: port $port is in use (another slurmctld/slurmd?)" >&2
+        exit 2
+    fi
+done
+if [[ -s /run/munge/munged.pid ]] && kill -0 "$(cat /run/munge/munged.pid)" 2>/dev/null; then
+    echo "start_cluster.sh: munged already runs (pid $(cat /run/munge/munged.pid))" >&2
     exit 2
 fi
 
@@ -79,7 +96,7 @@ chmod 0755 /run/munge
 setpriv --reuid=munge --regid=munge --init-groups munged -F --force \
     >"$state/munged.out" 2>&1 &
 echo $! >"$state/launch/munged.pid"
-wait_for 20 "munged" bash -c 'munge -n | unmunge'
+wait_for 20 "munged" munged bash -c 'munge -n | unmunge'
 
 # --- slurm.conf and gres.conf
 host="$(hostname -s)"
@@ -94,12 +111,15 @@ sed -e "s|@HOST@|$host|g" -e "s|@STATE@|$state|g" -e "s|@LASTGPU@|$((ngpus - 1))
 # --- daemons (foreground mode, backgrounded here so their PIDs are ours)
 slurmctld -D -c -f "$conf" >"$state/slurmctld.out" 2>&1 &
 echo $! >"$state/launch/slurmctld.pid"
-wait_for 30 "slurmctld (scontrol ping)" bash -c 'scontrol ping | grep -q "is UP"'
+wait_for 30 "slurmctld (scontrol ping)" slurmctld bash -c 'scontrol ping | grep -q "is UP"'
 
 slurmd -D -f "$conf" >"$state/slurmd.out" 2>&1 &
 echo $! >"$state/launch/slurmd.pid"
-wait_for 30 "node $host idle (sinfo)" bash -c "sinfo -h -n '$host' -o %t | grep -qx idle"
+wait_for 30 "node $host idle (sinfo)" slurmd bash -c "sinfo -h -n '$host' -o %t | grep -qx idle"
 
+for name in munged slurmctld slurmd; do
+    alive "$name" || fail "$name exited during start-up"
+done
 echo "SLURM cluster up: node $host, $ngpus fake GPU(s), state in $state"
 for name in munged slurmctld slurmd; do
     echo "$name pid $(cat "$state/launch/$name.pid")"

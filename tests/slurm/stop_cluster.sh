@@ -36,8 +36,10 @@ stop_pid() {  # stop_pid NAME: TERM, wait up to 15 s, then KILL
 for name in slurmd slurmctld munged; do
     stop_pid "$name"
 done
+# Remove the configs only if they are this cluster's (name this STATE_DIR).
+state_abs="$(cd "$state" 2>/dev/null && pwd || echo "$state")"
 for f in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
-    if [[ -e $f ]] && grep -q "$marker" "$f"; then
+    if [[ -e $f ]] && grep -q "$marker" "$f" && grep -qF "$state_abs/" "$f"; then
         rm -f "$f"
     fi
 done
