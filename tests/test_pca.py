@@ -76,15 +76,16 @@ def test_identical_countries_collapse_to_zero():
     assert model["pc1"].nunique() == 1
 
 
+@pytest.mark.parametrize("scaling", ["range", "zscore"])
 @pytest.mark.parametrize("factor", [0.25, 0.5, 2.0])
-def test_scaled_copy_gives_the_scale_factor(factor):
+def test_scaled_copy_gives_the_scale_factor(factor, scaling):
     questions, human, means = synthetic(seed=3)
     centre = means.groupby("question_id").mean()
     scaled = {
         (q, c): centre[q] + factor * (v - centre[q]) + 0.7  # a shift changes no distance
         for (q, c), v in means.items()
     }
-    result = pca.run_pca(items_from(scaled), human, questions)
+    result = pca.run_pca(items_from(scaled), human, questions, scaling=scaling)
     assert result.collapse.iloc[0]["collapse_index"] == pytest.approx(factor, rel=1e-9)
 
 
@@ -127,3 +128,16 @@ def test_mean_pairwise_distance_by_hand():
     points = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 8.0]])
     assert pca.mean_pairwise_distance(points) == pytest.approx((5 + 8 + 5) / 3)
     assert np.isnan(pca.mean_pairwise_distance(points[:1]))
+
+
+def test_scaling_changes_weights_not_identity():
+    """zscore weighs a question by 1/human sd, range by 1/scale range: different indices for
+    the same noisy model, both 1 for a perfect copy."""
+    questions, human, means = synthetic(seed=5)
+    rng = np.random.default_rng(1)
+    noisy = {key: float(np.clip(v + rng.normal(0, 2), 1, 10)) for key, v in means.items()}
+    ranged = pca.run_pca(items_from(noisy), human, questions, scaling="range").collapse
+    zscored = pca.run_pca(items_from(noisy), human, questions, scaling="zscore").collapse
+    assert ranged.iloc[0]["collapse_index"] != pytest.approx(zscored.iloc[0]["collapse_index"])
+    with pytest.raises(ValueError, match="scaling"):
+        pca.run_pca(items_from(noisy), human, questions, scaling="minmax")

@@ -9,9 +9,14 @@ countries (standardised value 0) and counted in ``n_imputed``.
 
 Nominal questions are left out: the mean of unordered option codes has no geometry.
 
-Standardisation uses the *human* mean and standard deviation of each question across the
-countries, for humans and models alike, so both live in the same coordinates; questions on
-which all countries' people agree exactly (sd 0) carry no spread and are dropped. The
+Standardisation per question, for humans and models alike (so both live in the same
+coordinates): subtract the *human* mean across countries, then divide by the question's
+scale range (``scaling="range"``, the default: one unit = the whole answer scale, so every
+question weighs the same and a 1-10 item does not outweigh a yes/no item) or by the human
+standard deviation across countries (``scaling="zscore"``: classic z-scores; a question on
+which people nearly agree then magnifies any model deviation, which can blow the collapse
+index far above 1). Questions on which all countries' people agree exactly (sd 0) carry no
+human spread and are dropped. The
 principal axes are fitted on the human points only and the model points are projected onto
 them: the map then shows the models in the space of human variation (fitting on the union
 would let a model's own quirks define the axes).
@@ -157,6 +162,7 @@ def run_pca(
     framing: str = "persona",
     question_ids: Sequence[str] | None = None,
     countries: Sequence[str] | None = None,
+    scaling: str = "range",
 ) -> PcaResult:
     """Fit the PCA on the humans, project every (model, language, reasoning), compute
     collapse indices. See the module docstring for every choice."""
@@ -173,6 +179,11 @@ def run_pca(
     varying = spread[spread > 0].index
     human_means = human_means[varying]
     centre, spread = centre[varying], spread[varying]
+    if scaling == "range":
+        bounds = questions.set_index("question_id").loc[list(varying)]
+        spread = (bounds["scale_max"] - bounds["scale_min"]).astype(float)
+    elif scaling != "zscore":
+        raise ValueError(f"PCA scaling must be 'range' or 'zscore', not {scaling!r}")
     human_z = ((human_means - centre) / spread).to_numpy()
     n_countries, n_questions = human_z.shape
     components = min(2, n_countries, n_questions)

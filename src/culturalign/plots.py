@@ -1,0 +1,484 @@
+"""Figures of the analysis (matplotlib, Agg backend): PNG and SVG side by side.
+
+Every function takes tidy tables (the workflow's CSV/Parquet outputs, already read) and an
+output *stem* (path without suffix) and writes ``stem.png`` and ``stem.svg``. A figure whose
+data is empty still gets written, with a message in place of the plot, so the workflow's
+outputs always exist.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+plt.rcParams.update(
+    {
+        "figure.dpi": 100,
+        "savefig.dpi": 110,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "xtick.labelsize": 8,
+        "ytick.labelsize": 8,
+        "legend.fontsize": 8,
+        "svg.fonttype": "none",
+    }
+)
+
+FRAMINGS: tuple[str, ...] = ("neutral", "persona", "observer")
+CELL_COLORS: dict[tuple[str, str], str] = {
+    ("en", "zero"): "#4C72B0",
+    ("en", "cot"): "#8FAADC",
+    ("native", "zero"): "#C44E52",
+    ("native", "cot"): "#E8A0A2",
+}
+FRAMING_COLORS: dict[str, str] = {"neutral": "#55A868", "persona": "#4C72B0", "observer": "#DD8452"}
+SUMMARY_METRICS: dict[str, tuple[str, str, str, str]] = {
+    # key: (mean column, low column, high column, axis label)
+    "nvas": ("nvas_mean", "nvas_ci_low", "nvas_ci_high", "NVAS (0-100, higher = closer)"),
+    "overlap": (
+        "overlap_mean",
+        "overlap_ci_low",
+        "overlap_ci_high",
+        "distribution overlap (0-100)",
+    ),
+    "kld": ("kld_mean", "kld_ci_low", "kld_ci_high", "KL(human ‖ model), nats"),
+    "refusal": ("refusal_rate", "refusal_rate_ci_low", "refusal_rate_ci_high", "refusal rate"),
+    "leakage": ("leakage_rate", "leakage_rate_ci_low", "leakage_rate_ci_high", "leakage rate"),
+}
+
+
+def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg``; close the figure."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    for path in paths:
+        fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _empty(stem: str | Path, title: str, message: str) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(7, 2.2))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.45, message, ha="center", va="center", fontsize=10, color="#555")
+    return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- metric bars
+
+
+def metric_bars(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """One row per model, one column per metric; bars per framing, coloured by language ×
+    reasoning, whiskers = the 95% question-bootstrap interval from summary.csv."""
+    metrics = [key for key, spec in SUMMARY_METRICS.items() if spec[0] in summary.columns]
+    if summary.empty or not metrics:
+        return _empty(stem, "Metrics per cell", "no summary rows")
+    models = sorted(summary["model"].unique())
+    fig, axes = plt.subplots(
+        len(models),
+        len(metrics),
+        figsize=(3.4 * len(metrics), 3.0 * len(models) + 0.6),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    cells = [cell for cell in CELL_COLORS if cell[0] in set(summary["language"])]
+    width = 0.8 / max(1, len(cells))
+    for row, model in enumerate(models):
+        data = summary[summary["model"] == model]
+        for col, metric in enumerate(metrics):
+            ax = axes[row][col]
+            mean, low, high, label = SUMMARY_METRICS[metric]
+            for k, (language, reasoning) in enumerate(cells):
+                xs, ys, lo, hi = [], [], [], []
+                for f, framing in enumerate(FRAMINGS):
+                    hit = data[
+                        (data["language"] == language)
+                        & (data["reasoning"] == reasoning)
+                        & (data["framing"] == framing)
+                    ]
+                    if hit.empty or pd.isna(hit.iloc[0][mean]):
+                        continue
+                    value = float(hit.iloc[0][mean])
+                    xs.append(f - 0.4 + width * (k + 0.5))
+                    ys.append(value)
+                    lo.append(max(0.0, value - float(hit.iloc[0][low])))
+                    hi.append(max(0.0, float(hit.iloc[0][high]) - value))
+                ax.bar(
+                    xs,
+                    ys,
+                    width,
+                    yerr=[lo, hi] if xs else None,
+                    capsize=2,
+                    color=CELL_COLORS[(language, reasoning)],
+                    label=f"{language}, {reasoning}",
+                    error_kw={"elinewidth": 0.8},
+                )
+            ax.set_xticks(range(len(FRAMINGS)), FRAMINGS)
+            ax.set_ylabel(label)
+            if metric in ("nvas", "overlap"):
+                ax.set_ylim(0, 100)
+            elif metric in ("refusal", "leakage"):
+                ax.set_ylim(0, 1)
+            ax.grid(axis="y", alpha=0.3)
+            ax.set_title(f"{model}: {metric}" if len(models) > 1 else metric)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, title="language, reasoning")
+    fig.suptitle("Metrics per cell (mean, 95% bootstrap interval over questions)")
+    return save(fig, stem)
+
+
+def consistency_bars(consistency_summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """CLCS per framing, FCS and SPD per language; zero vs cot; whiskers = 95% interval."""
+    if consistency_summary.empty:
+        return _empty(stem, "Consistency", "no consistency rows")
+    frame = consistency_summary.copy()
+    frame["group"] = np.where(frame["metric"] == "clcs", frame["framing"], frame["language"])
+    models = sorted(frame["model"].unique())
+    metrics = [m for m in ("clcs", "fcs", "spd") if m in set(frame["metric"])]
+    fig, axes = plt.subplots(
+        len(models),
+        len(metrics),
+        figsize=(3.8 * len(metrics), 3.0 * len(models) + 0.5),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    titles = {
+        "clcs": "CLCS (en vs native) per framing",
+        "fcs": "FCS (persona vs observer)",
+        "spd": "SPD (neutral vs persona)",
+    }
+    for row, model in enumerate(models):
+        for col, metric in enumerate(metrics):
+            ax = axes[row][col]
+            data = frame[(frame["model"] == model) & (frame["metric"] == metric)]
+            groups = sorted(data["group"].dropna().unique())
+            for k, reasoning in enumerate(("zero", "cot")):
+                sub = data[data["reasoning"] == reasoning].set_index("group")
+                xs = [g + (k - 0.5) * 0.38 for g, name in enumerate(groups) if name in sub.index]
+                ys = [float(sub.loc[name, "mean"]) for name in groups if name in sub.index]
+                lo = [y - float(sub.loc[n, "ci_low"]) for y, n in zip(ys, groups, strict=False)]
+                hi = [float(sub.loc[n, "ci_high"]) - y for y, n in zip(ys, groups, strict=False)]
+                ax.bar(
+                    xs,
+                    ys,
+                    0.38,
+                    yerr=[np.maximum(lo, 0), np.maximum(hi, 0)] if xs else None,
+                    capsize=2,
+                    color=CELL_COLORS[("en", reasoning)],
+                    label=reasoning,
+                )
+            ax.set_xticks(range(len(groups)), groups)
+            ax.set_ylim(0, 100)
+            ax.set_ylabel("score (0-100)")
+            ax.grid(axis="y", alpha=0.3)
+            ax.set_title(f"{model}: {titles[metric]}" if len(models) > 1 else titles[metric])
+    axes[0][0].legend(title="reasoning")
+    fig.suptitle("Consistency across language and framing (95% bootstrap interval)")
+    return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- en vs native
+
+
+def en_native_scatter(items: pd.DataFrame, stem: str | Path, metric: str = "nvas") -> list[Path]:
+    """Each point one (framing, reasoning, question, country): the metric asked in English
+    (x) against the same item asked in the country's language (y); one panel per model."""
+    keys = ["model", "framing", "reasoning", "question_id", "country"]
+    en = items[items["language"] == "en"].set_index(keys)[metric]
+    native = items[items["language"] == "native"].set_index(keys)[metric]
+    pairs = pd.concat({"en": en, "native": native}, axis=1).dropna().reset_index()
+    if pairs.empty:
+        return _empty(stem, f"{metric.upper()}: English vs native", "no paired items")
+    models = sorted(pairs["model"].unique())
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(4.6 * len(models), 4.6), squeeze=False, constrained_layout=True
+    )
+    for ax, model in zip(axes[0], models, strict=True):
+        data = pairs[pairs["model"] == model]
+        for framing in FRAMINGS:
+            sub = data[data["framing"] == framing]
+            if sub.empty:
+                continue
+            ax.scatter(
+                sub["en"],
+                sub["native"],
+                s=14,
+                alpha=0.55,
+                color=FRAMING_COLORS[framing],
+                label=f"{framing} (n={len(sub)})",
+                edgecolors="none",
+            )
+        ax.plot([0, 100], [0, 100], color="#333", lw=0.8, ls="--", label="no change")
+        ax.set_xlim(-2, 102)
+        ax.set_ylim(-2, 102)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"{metric.upper()} asked in English")
+        ax.set_ylabel(f"{metric.upper()} asked in the native language")
+        shift = (data["native"] - data["en"]).mean()
+        ax.set_title(f"{model} (mean native − en: {shift:+.1f})")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.suptitle(f"Cross-lingual shift: {metric.upper()} per item, English vs native")
+    return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- reasoning deltas
+
+
+def reasoning_deltas(findings: pd.DataFrame, stem: str | Path, metric: str = "nvas") -> list[Path]:
+    """Forest plot of cot − zero (mean paired difference, 95% question-bootstrap interval) per
+    language × framing and pooled, one panel per model (from findings.csv)."""
+    rows = findings[(findings["finding"] == "reasoning_change") & (findings["metric"] == metric)]
+    if rows.empty:
+        return _empty(stem, "Reasoning: cot − zero", "no paired zero/cot items")
+    models = sorted(rows["model"].unique())
+    fig, axes = plt.subplots(
+        1,
+        len(models),
+        figsize=(5.6 * len(models), 0.42 * rows.groupby("model").size().max() + 1.6),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    for ax, model in zip(axes[0], models, strict=True):
+        data = rows[rows["model"] == model].copy()
+        data["label"] = data["language"].astype(str) + " / " + data["framing"].astype(str)
+        data["pooled"] = (data["language"] == "all") & (data["framing"] == "all")
+        data = data.sort_values(["pooled", "language", "framing"], ascending=[True, False, False])
+        ys = np.arange(len(data))
+        colors = ["#222" if pooled else "#4C72B0" for pooled in data["pooled"]]
+        for y, (_, r), color in zip(ys, data.iterrows(), colors, strict=True):
+            ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=color, lw=1.2)
+        ax.scatter(data["mean_diff"], ys, color=colors, zorder=3, s=26)
+        labels = [
+            ("pooled" if pooled else label) + f"  (n={n})"
+            for label, pooled, n in zip(data["label"], data["pooled"], data["n_pairs"], strict=True)
+        ]
+        ax.set_yticks(ys, labels)
+        ax.axvline(0, color="#C44E52", lw=0.9, ls="--")
+        ax.set_xlabel(f"{metric.upper()} change with reasoning (cot − zero)")
+        ax.set_title(model)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Reasoning-induced change, paired by item (95% bootstrap interval)")
+    return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- leakage
+
+
+def leakage_examples(examples: pd.DataFrame, stem: str | Path, top: int = 4) -> list[Path]:
+    """The most confident leaked refusals: the response text beside the model's option
+    distribution at the answer position."""
+    if examples.empty:
+        return _empty(
+            stem,
+            "Logit leakage examples",
+            "no refusal had a confident option distribution (no leakage at this threshold)",
+        )
+    shown = examples.head(top)
+    fig, axes = plt.subplots(
+        len(shown),
+        2,
+        figsize=(12, 2.5 * len(shown) + 0.6),
+        gridspec_kw={"width_ratios": [1.25, 1]},
+        squeeze=False,
+        constrained_layout=True,
+    )
+    for (text_ax, bar_ax), row in zip(axes, shown.itertuples(index=False), strict=True):
+        probs = json.loads(row.option_probs) if isinstance(row.option_probs, str) else {}
+        options = [int(k) for k in probs]
+        values = [float(v) for v in probs.values()]
+        where = f"{row.model} · {row.language}/{row.framing}/{row.reasoning}"
+        who = f"{row.question_id}" + (
+            f", {row.country}" if isinstance(row.country, str) and row.country else ""
+        )
+        response = textwrap.shorten(" ".join(str(row.response).split()), 420, placeholder=" …")
+        text_ax.axis("off")
+        text_ax.text(
+            0.0,
+            1.0,
+            f"{who}  ({where}, prompt in {row.prompt_language})\n\n"
+            + "\n".join(textwrap.wrap(f"“{response}”", 70)),
+            va="top",
+            ha="left",
+            fontsize=8.5,
+            family="DejaVu Sans",
+            transform=text_ax.transAxes,
+        )
+        colors = ["#C44E52" if o == row.top_option else "#8FAADC" for o in options]
+        bar_ax.bar(options, values, color=colors)
+        bar_ax.set_ylim(0, 1.05)
+        bar_ax.set_xlabel("option")
+        bar_ax.set_ylabel("probability")
+        if len(options) <= 12:
+            bar_ax.set_xticks(options)
+        bar_ax.set_title(f"refused, yet option {row.top_option} gets p = {row.max_prob:.2f}")
+        bar_ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Logit leakage: refusals whose option distribution is confident")
+    return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- PCA maps
+
+
+def _pca_panel(
+    ax: plt.Axes,
+    coords: pd.DataFrame,
+    model: str,
+    language: str,
+    reasoning: str,
+    collapse: pd.DataFrame,
+    labels: bool = True,
+) -> None:
+    humans = coords[coords["source"] == "human"].set_index("country")
+    mask = (
+        (coords["source"] == "model")
+        & (coords["model"] == model)
+        & (coords["language"] == language)
+        & (coords["reasoning"] == reasoning)
+    )
+    points = coords[mask].set_index("country")
+    ax.scatter(humans["pc1"], humans["pc2"], s=34, color="#555", label="people", zorder=3)
+    ax.scatter(
+        points["pc1"],
+        points["pc2"],
+        s=34,
+        marker="^",
+        color=CELL_COLORS.get((language, reasoning), "#4C72B0"),
+        label="model",
+        zorder=4,
+    )
+    for country in points.index.intersection(humans.index):
+        ax.annotate(
+            "",
+            xy=(points.loc[country, "pc1"], points.loc[country, "pc2"]),
+            xytext=(humans.loc[country, "pc1"], humans.loc[country, "pc2"]),
+            arrowprops={"arrowstyle": "->", "color": "#999", "lw": 0.7},
+        )
+    if labels:
+        for country, row in humans.iterrows():
+            ax.annotate(
+                country, (row["pc1"], row["pc2"]), fontsize=7, xytext=(3, 3),
+                textcoords="offset points", color="#333",
+            )  # fmt: skip
+    hit = collapse[
+        (collapse["model"] == model)
+        & (collapse["language"] == language)
+        & (collapse["reasoning"] == reasoning)
+    ]
+    index = float(hit.iloc[0]["collapse_index"]) if not hit.empty else float("nan")
+    ax.set_title(f"{language}, {reasoning}: collapse index {index:.2f}")
+    ax.axhline(0, color="#ddd", lw=0.6, zorder=0)
+    ax.axvline(0, color="#ddd", lw=0.6, zorder=0)
+    ax.grid(alpha=0.2)
+
+
+def _axis_labels(ax: plt.Axes, collapse: pd.DataFrame) -> None:
+    if collapse.empty:
+        ax.set_xlabel("PC1")
+        ax.set_ylabel("PC2")
+        return
+    pc1, pc2 = collapse.iloc[0]["explained_pc1"], collapse.iloc[0]["explained_pc2"]
+    ax.set_xlabel(f"PC1 ({pc1:.0%} of human variance)")
+    ax.set_ylabel("PC2" + ("" if pd.isna(pc2) else f" ({pc2:.0%})"))
+
+
+def pca_model_map(
+    coords: pd.DataFrame, collapse: pd.DataFrame, model: str, stem: str | Path
+) -> list[Path]:
+    """One model: a panel per language × reasoning; people (circles) and the model's
+    country personas (triangles) in the human PCA projection, arrows person → model."""
+    cells = sorted(
+        {(r.language, r.reasoning) for r in collapse[collapse["model"] == model].itertuples()},
+        key=lambda c: (c[0] != "en", c[1] != "zero"),
+    )
+    if not cells:
+        return _empty(stem, f"PCA: {model}", "no persona answers to project")
+    fig, axes = plt.subplots(
+        1, len(cells), figsize=(4.4 * len(cells), 4.4), squeeze=False, constrained_layout=True
+    )
+    xs, ys = coords["pc1"], coords["pc2"]
+    pad_x, pad_y = 0.1 * (xs.max() - xs.min() or 1), 0.1 * (ys.max() - ys.min() or 1)
+    for ax, (language, reasoning) in zip(axes[0], cells, strict=True):
+        _pca_panel(ax, coords, model, language, reasoning, collapse)
+        ax.set_xlim(xs.min() - pad_x, xs.max() + pad_x)
+        ax.set_ylim(ys.min() - pad_y, ys.max() + pad_y)
+        _axis_labels(ax, collapse)
+    axes[0][0].legend(loc="best")
+    framing = collapse["framing"].iloc[0] if not collapse.empty else "persona"
+    fig.suptitle(
+        f"{model}: countries in answer space ({framing} answers projected on the human PCA; "
+        "collapse index 1 = as varied as people, 0 = one monolith)"
+    )
+    return save(fig, stem)
+
+
+def pca_overview(
+    coords: pd.DataFrame, collapse: pd.DataFrame, stem: str | Path, models: Sequence[str]
+) -> list[Path]:
+    """Small multiples: one row per model, one column per language × reasoning."""
+    cells = sorted(
+        {(r.language, r.reasoning) for r in collapse.itertuples()},
+        key=lambda c: (c[0] != "en", c[1] != "zero"),
+    )
+    models = [m for m in models if m in set(collapse["model"])]
+    if not cells or not models:
+        return _empty(stem, "PCA overview", "no persona answers to project")
+    fig, axes = plt.subplots(
+        len(models),
+        len(cells),
+        figsize=(3.3 * len(cells), 3.2 * len(models) + 0.5),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        constrained_layout=True,
+    )
+    for row, model in enumerate(models):
+        for col, (language, reasoning) in enumerate(cells):
+            ax = axes[row][col]
+            _pca_panel(ax, coords, model, language, reasoning, collapse, labels=False)
+            ax.set_title(f"{model}\n{ax.get_title()}", fontsize=8)
+    axes[0][0].legend(loc="best")
+    fig.suptitle("PCA of countries, all models (grey: people; triangles: the model)")
+    return save(fig, stem)
+
+
+def zone_sensitivity(sensitivity: pd.DataFrame, stem: str | Path, top: int = 10) -> list[Path]:
+    """The questions whose NVAS differs most across zones: zone means per question."""
+    if sensitivity.empty:
+        return _empty(stem, "Culturally sensitive items", "fewer than two zones per question")
+    models = sorted(sensitivity["model"].unique())
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(6.5 * len(models), 0.5 * top + 1.8), squeeze=False,
+        constrained_layout=True,
+    )  # fmt: skip
+    for ax, model in zip(axes[0], models, strict=True):
+        data = sensitivity[sensitivity["model"] == model].sort_values("rank").head(top)
+        zone_means = [json.loads(v) if isinstance(v, str) else dict(v) for v in data["zone_means"]]
+        zones = sorted({z for means in zone_means for z in means})
+        palette = plt.get_cmap("tab10")
+        ys = np.arange(len(data))[::-1]
+        for k, zone in enumerate(zones):
+            values = [means.get(zone, np.nan) for means in zone_means]
+            ax.scatter(values, ys, color=palette(k % 10), label=zone, s=30, zorder=3)
+        for y, means in zip(ys, zone_means, strict=True):
+            vals = list(means.values())
+            ax.plot([min(vals), max(vals)], [y, y], color="#bbb", lw=1, zorder=1)
+        ax.set_yticks(ys, data["question_id"])
+        ax.set_xlabel("mean NVAS of the zone's countries")
+        ax.set_xlim(0, 100)
+        ax.set_title(f"{model}: top {len(data)} by variance across zones")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right", title="zone")
+    fig.suptitle("Culturally sensitive items: zone means of NVAS")
+    return save(fig, stem)
