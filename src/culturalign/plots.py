@@ -79,60 +79,63 @@ def _empty(stem: str | Path, title: str, message: str) -> list[Path]:
 
 
 def metric_bars(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
-    """One row per model, one column per metric; bars per framing, coloured by language ×
+    """A panel per model × metric (three per row); bars per framing, coloured by language ×
     reasoning, whiskers = the 95% question-bootstrap interval from summary.csv."""
     metrics = [key for key, spec in SUMMARY_METRICS.items() if spec[0] in summary.columns]
     if summary.empty or not metrics:
         return _empty(stem, "Metrics per cell", "no summary rows")
     models = sorted(summary["model"].unique())
+    panels = [(model, metric) for model in models for metric in metrics]
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(
-        len(models),
-        len(metrics),
-        figsize=(3.4 * len(metrics), 3.0 * len(models) + 0.6),
+        nrows,
+        ncols,
+        figsize=(4.3 * ncols, 3.2 * nrows + 0.8),
         squeeze=False,
         constrained_layout=True,
     )
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
     cells = [cell for cell in CELL_COLORS if cell[0] in set(summary["language"])]
     width = 0.8 / max(1, len(cells))
-    for row, model in enumerate(models):
+    for ax, (model, metric) in zip(axes.flat, panels, strict=False):
         data = summary[summary["model"] == model]
-        for col, metric in enumerate(metrics):
-            ax = axes[row][col]
-            mean, low, high, label = SUMMARY_METRICS[metric]
-            for k, (language, reasoning) in enumerate(cells):
-                xs, ys, lo, hi = [], [], [], []
-                for f, framing in enumerate(FRAMINGS):
-                    hit = data[
-                        (data["language"] == language)
-                        & (data["reasoning"] == reasoning)
-                        & (data["framing"] == framing)
-                    ]
-                    if hit.empty or pd.isna(hit.iloc[0][mean]):
-                        continue
-                    value = float(hit.iloc[0][mean])
-                    xs.append(f - 0.4 + width * (k + 0.5))
-                    ys.append(value)
-                    lo.append(max(0.0, value - float(hit.iloc[0][low])))
-                    hi.append(max(0.0, float(hit.iloc[0][high]) - value))
-                ax.bar(
-                    xs,
-                    ys,
-                    width,
-                    yerr=[lo, hi] if xs else None,
-                    capsize=2,
-                    color=CELL_COLORS[(language, reasoning)],
-                    label=f"{language}, {reasoning}",
-                    error_kw={"elinewidth": 0.8},
-                )
-            ax.set_xticks(range(len(FRAMINGS)), FRAMINGS)
-            ax.set_ylabel(label)
-            if metric in ("nvas", "overlap"):
-                ax.set_ylim(0, 100)
-            elif metric in ("refusal", "leakage"):
-                ax.set_ylim(0, 1)
-            ax.grid(axis="y", alpha=0.3)
-            ax.set_title(f"{model}: {metric}" if len(models) > 1 else metric)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+        mean, low, high, label = SUMMARY_METRICS[metric]
+        for k, (language, reasoning) in enumerate(cells):
+            xs, ys, lo, hi = [], [], [], []
+            for f, framing in enumerate(FRAMINGS):
+                hit = data[
+                    (data["language"] == language)
+                    & (data["reasoning"] == reasoning)
+                    & (data["framing"] == framing)
+                ]
+                if hit.empty or pd.isna(hit.iloc[0][mean]):
+                    continue
+                value = float(hit.iloc[0][mean])
+                xs.append(f - 0.4 + width * (k + 0.5))
+                ys.append(value)
+                lo.append(max(0.0, value - float(hit.iloc[0][low])))
+                hi.append(max(0.0, float(hit.iloc[0][high]) - value))
+            ax.bar(
+                xs,
+                ys,
+                width,
+                yerr=[lo, hi] if xs else None,
+                capsize=2,
+                color=CELL_COLORS[(language, reasoning)],
+                label=f"{language}, {reasoning}",
+                error_kw={"elinewidth": 0.8},
+            )
+        ax.set_xticks(range(len(FRAMINGS)), FRAMINGS)
+        ax.set_ylabel(label)
+        if metric in ("nvas", "overlap"):
+            ax.set_ylim(0, 100)
+        elif metric in ("refusal", "leakage"):
+            ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_title(f"{model}: {metric}")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=4, title="language, reasoning")
     fig.suptitle("Metrics per cell (mean, 95% bootstrap interval over questions)")
     return save(fig, stem)
@@ -289,8 +292,8 @@ def leakage_examples(examples: pd.DataFrame, stem: str | Path, top: int = 4) -> 
     fig, axes = plt.subplots(
         len(shown),
         2,
-        figsize=(12, 2.5 * len(shown) + 0.6),
-        gridspec_kw={"width_ratios": [1.25, 1]},
+        figsize=(11, 2.0 * len(shown) + 0.6),
+        gridspec_kw={"width_ratios": [1.1, 1]},
         squeeze=False,
         constrained_layout=True,
     )
@@ -308,10 +311,10 @@ def leakage_examples(examples: pd.DataFrame, stem: str | Path, top: int = 4) -> 
             0.0,
             1.0,
             f"{who}  ({where}, prompt in {row.prompt_language})\n\n"
-            + "\n".join(textwrap.wrap(f"“{response}”", 70)),
+            + "\n".join(textwrap.wrap(f"“{response}”", 62)),
             va="top",
             ha="left",
-            fontsize=8.5,
+            fontsize=9.5,
             family="DejaVu Sans",
             transform=text_ax.transAxes,
         )

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import json
+import math
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
+import yaml
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -28,3 +37,263 @@ def render_template(name: str, **context: Any) -> str:
         lstrip_blocks=True,
     )
     return environment.get_template(name).render(**context)
+
+
+# ----------------------------------------------------------------------------- numbers -> words
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if math.isnan(number) else f"{number:.{digits}f}"
+
+
+def _p(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    if math.isnan(number):
+        return "n/a"
+    return "p < 0.001" if number < 0.001 else f"p = {number:.3f}"
+
+
+def pooled_findings(findings: pd.DataFrame) -> pd.DataFrame:
+    """The findings rows pooled over every other dimension (two of language, framing,
+    reasoning are 'all')."""
+    if findings.empty:
+        return findings
+    dims = findings[["language", "framing", "reasoning"]].astype(str)
+    return findings[(dims == "all").sum(axis=1) == 2]
+
+
+def headline_sentences(
+    summary: pd.DataFrame,
+    findings: pd.DataFrame,
+    stats: Mapping[str, Any],
+    collapse: pd.DataFrame,
+) -> list[str]:
+    """Plain-language findings written from the tables (every number comes from them)."""
+    sentences: list[str] = []
+    for model, rows in summary.groupby("model", sort=True):
+        rows = rows.dropna(subset=["nvas_mean"])
+        if rows.empty:
+            continue
+        best = rows.loc[rows["nvas_mean"].idxmax()]
+        worst = rows.loc[rows["nvas_mean"].idxmin()]
+        cell = "{language}/{framing}/{reasoning}"
+        sentences.append(
+            f"{model}: mean NVAS ranges from {_fmt(worst['nvas_mean'])} "
+            f"(95% CI {_fmt(worst['nvas_ci_low'])}–{_fmt(worst['nvas_ci_high'])}, "
+            f"{cell.format(**worst)}) to {_fmt(best['nvas_mean'])} "
+            f"({_fmt(best['nvas_ci_low'])}–{_fmt(best['nvas_ci_high'])}, "
+            f"{cell.format(**best)}) across {len(rows)} cells; 100 would mean the model's "
+            "answers sit on every country's human mean."
+        )
+        refusal = rows["refusal_rate"].mean() if "refusal_rate" in rows else float("nan")
+        leakage = rows["leakage_rate"].mean() if "leakage_rate" in rows else float("nan")
+        sentences.append(
+            f"{model}: refuses {_fmt(100 * refusal)}% of prompts on average across cells; "
+            f"{_fmt(100 * leakage)}% are refusals whose option distribution still commits "
+            "to an answer (logit leakage)."
+        )
+    labels = {
+        "cross_lingual_shift": "Asking in the native language instead of English",
+        "reasoning_change": "Reasoning before answering (cot) instead of answering directly",
+        "framing_effect": "Framing",
+    }
+    for row in pooled_findings(findings).itertuples(index=False):
+        if row.metric != "nvas":
+            continue
+        if pd.isna(row.mean_diff):
+            continue
+        lead = labels.get(row.finding, row.finding)
+        if row.finding == "framing_effect":
+            a, b = row.contrast.split(" - ")[::-1]
+            lead = f"The {b} framing instead of {a}"
+        significant = not (row.ci_low <= 0 <= row.ci_high)
+        sentences.append(
+            f"{row.model}: {lead} changes NVAS by {float(row.mean_diff):+.1f} points "
+            f"(95% CI {_fmt(row.ci_low)} to {_fmt(row.ci_high)} over questions; Wilcoxon "
+            f"{_p(row.p_value)} over {row.n_pairs} paired items, {_p(row.p_value_questions)} "
+            f"over {row.n_questions} question means)"
+            + ("." if significant else "; the interval includes zero.")
+        )
+    for lrt in stats.get("lrt", []):
+        if lrt.get("chi2") is None or lrt.get("p_value") is None:
+            continue
+        verdict = "differs" if lrt["p_value"] < 0.05 else "does not differ detectably"
+        sentences.append(
+            f"{lrt['model']} ({lrt['scope']}): alignment {verdict} across cultural zones "
+            f"(likelihood-ratio test of the zone terms: χ² = {lrt['chi2']:.2f}, "
+            f"df = {lrt['df']}, {_p(lrt['p_value'])})."
+        )
+    for row in collapse.itertuples(index=False):
+        if pd.isna(row.collapse_index):
+            continue
+        index = float(row.collapse_index)
+        if index < 0.5:
+            reading = "collapses the countries toward one answer"
+        elif index <= 1.5:
+            reading = "spreads the countries about as much as people differ"
+        else:
+            reading = "spreads the countries far more than people differ (mostly noise)"
+        note = f" ({row.note})" if isinstance(row.note, str) and row.note else ""
+        sentences.append(
+            f"{row.model} ({row.language}, {row.reasoning}, {row.framing}): collapse index "
+            f"{index:.2f} — it {reading}{note}."
+        )
+    return sentences
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def shard_provenance(shards: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per shard: its cell and the ``culturalign.*`` metadata the generate step
+    recorded (model path, revision, engine and version, sampling, template hash, commit)."""
+    from culturalign.tables import read_metadata
+
+    rows = []
+    for path in shards:
+        path = Path(path)
+        parts = path.with_suffix("").parts[-4:]
+        meta = read_metadata(path)
+        row: dict[str, Any] = dict(
+            zip(("model", "language", "framing", "reasoning"), parts, strict=True)
+        )
+        for key, value in sorted(meta.items()):
+            row[key] = value if isinstance(value, str | int | float) else json.dumps(value)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def git_commit(directory: str | Path = ".") -> str:
+    """The checkout's commit (``git rev-parse HEAD``), with ``-dirty`` when files changed;
+    'unknown' outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True,
+            check=True, timeout=20,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory,
+            capture_output=True, text=True, check=True, timeout=20,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the analysis side's libraries (no engine is imported)."""
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in ("culturalign", "snakemake", "pandas", "numpy", "scikit-learn", "statsmodels",
+                 "matplotlib", "scipy", "pyarrow", "jinja2"):  # fmt: skip
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _table(frame: pd.DataFrame, digits: int = 2, max_rows: int | None = None) -> str:
+    """A DataFrame as an HTML table with rounded floats."""
+    if frame is None or frame.empty:
+        return '<p class="note">(no rows)</p>'
+    shown = frame.head(max_rows) if max_rows else frame
+    return shown.to_html(
+        index=False,
+        classes="data",
+        border=0,
+        na_rep="",
+        float_format=lambda v: f"{v:.{digits}f}",
+        escape=True,
+    )
+
+
+def build_report(
+    *,
+    summary: pd.DataFrame,
+    consistency_summary: pd.DataFrame,
+    findings: pd.DataFrame,
+    stats: Mapping[str, Any],
+    sensitivity: pd.DataFrame,
+    collapse: pd.DataFrame,
+    leakage: pd.DataFrame,
+    figures: Mapping[str, str | Path],
+    provenance: pd.DataFrame,
+    config: Mapping[str, Any],
+    commit: str,
+    out_path: str | Path,
+    stats_text: str = "",
+) -> Path:
+    """Render results/report.html: one self-contained file (figures inlined as PNG)."""
+    uri = {name: image_data_uri(path) for name, path in figures.items()}
+    lrt = pd.DataFrame(stats.get("lrt", []))
+    if not lrt.empty:
+        lrt["notes"] = lrt["notes"].map(lambda n: "; ".join(n) if isinstance(n, list) else n)
+        lrt = lrt[[c for c in ("scope", "model", "n", "n_zones", "chi2", "df", "p_value",
+                               "llf_full", "llf_reduced", "notes") if c in lrt]]  # fmt: skip
+    sensitive = pd.DataFrame(stats.get("sensitive_items", []))
+    if not sensitive.empty:
+        sensitive = sensitive[[c for c in ("model", "rank", "question_id", "n_zones", "variance",
+                                           "range", "lowest_zone", "highest_zone") if c in
+                               sensitive]]  # fmt: skip
+    coefficients = []
+    for fit in stats.get("fits", []):
+        coefficients.append(
+            {
+                "title": f"{fit.get('scope')}: {fit.get('model')}",
+                "formula": fit.get("formula", ""),
+                "meta": f"n = {fit.get('n')}, questions = {fit.get('n_questions')}, "
+                f"countries = {fit.get('n_countries')}, zones = {fit.get('n_zones')}, "
+                f"converged = {fit.get('converged')}",
+                "table": _table(pd.DataFrame(fit.get("coefficients", []))),
+            }
+        )
+    if commit == "unknown" and "git_commit" in provenance:
+        shard_commits = sorted({str(c) for c in provenance["git_commit"].dropna()})
+        commit = "unknown (shards generated at " + ", ".join(shard_commits) + ")"
+    leak = leakage.drop(columns=["option_probs"], errors="ignore")
+    shards = provenance
+    models = sorted(summary["model"].unique()) if not summary.empty else []
+    html = render_template(
+        "report.html.j2",
+        title="culturalign report: whose values does the model speak for?",
+        built=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        commit=commit,
+        models=models,
+        headlines=headline_sentences(summary, findings, stats, collapse),
+        figures=uri,
+        summary_table=_table(summary),
+        consistency_table=_table(consistency_summary),
+        findings_table=_table(pooled_findings(findings)),
+        findings_all=_table(findings),
+        lrt_table=_table(lrt, 3),
+        random_effects=stats.get("random_effects", ""),
+        zone_column=stats.get("zone_column", ""),
+        stats_notes=stats.get("notes", []),
+        coefficients=coefficients,
+        sensitive_table=_table(sensitive),
+        collapse_table=_table(collapse, 3),
+        leakage_table=_table(leak, 3, max_rows=20),
+        shard_table=_table(shards),
+        software=software_versions(),
+        config_yaml=yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True),
+        stats_text=stats_text,
+        n_sensitivity=len(sensitivity),
+    )
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.part")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out_path)
+    return out_path

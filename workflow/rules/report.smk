@@ -9,6 +9,37 @@ PAPER_FIGURES = [
 ]
 
 
+rule report:
+    input:
+        figures=[rules.plots.output[name] for name in FIGURE_NAMES],
+        summary=rules.summarise_metrics.output.summary,
+        consistency_summary=rules.summarise_metrics.output.consistency_summary,
+        findings=rules.summarise_metrics.output.findings,
+        leakage=rules.compute_metrics.output.leakage,
+        stats=rules.fit_mixed_effects.output.json,
+        stats_text=rules.fit_mixed_effects.output.txt,
+        sensitivity=rules.fit_mixed_effects.output.sensitivity,
+        collapse=rules.pca.output.collapse,
+        # Read for their provenance metadata only (model, revision, engine, template hash).
+        shards=rules.compute_metrics.input.shards,
+    output:
+        html=report(
+            "results/report.html",
+            caption="../report/report_html.rst",
+            category="0. Report",
+            labels={"figure": "report.html"},
+        ),
+    log:
+        log_path("report"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/report.py"
+
+
+FINAL_TARGETS.extend(rules.report.output)
+
+
 # The authors' published per-item tables, tidied, averaged and re-drawn. Usage:
 #   snakemake --cores 2 paper \
 #     --config 'paper={published_metrics: ../shared/data/menavalues/published_metrics}'

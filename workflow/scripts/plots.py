@@ -1,0 +1,43 @@
+"""Rule plots: every figure of the report, PNG and SVG, under results/figures/."""
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from _common import run
+
+from culturalign import plots
+
+
+def read_csv(path: str) -> pd.DataFrame:
+    """A CSV that may legitimately hold only a header (or be empty)."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def main(snakemake):
+    figure_dir = Path(snakemake.params.figure_dir)
+
+    def stem(name: str) -> str:
+        return str(figure_dir / name)
+
+    items = pd.read_parquet(snakemake.input.item_scores)
+    coordinates = pd.read_parquet(snakemake.input.coordinates)
+    collapse = read_csv(snakemake.input.collapse)
+    plots.metric_bars(read_csv(snakemake.input.summary), stem("metric_bars"))
+    plots.consistency_bars(read_csv(snakemake.input.consistency_summary), stem("consistency_bars"))
+    plots.en_native_scatter(items, stem("en_native_scatter"))
+    plots.reasoning_deltas(read_csv(snakemake.input.findings), stem("reasoning_deltas"))
+    plots.leakage_examples(
+        read_csv(snakemake.input.leakage), stem("leakage_examples"), snakemake.params.examples
+    )
+    plots.zone_sensitivity(read_csv(snakemake.input.sensitivity), stem("zone_sensitivity"))
+    plots.pca_overview(coordinates, collapse, stem("pca_overview"), snakemake.params.models)
+    for model in snakemake.params.models:
+        plots.pca_model_map(coordinates, collapse, model, stem(f"pca_{model}"))
+    logging.getLogger("culturalign").info("%d figures written", len(snakemake.output))
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,43 @@
+"""Rule report: results/report.html, one self-contained file (figures inlined)."""
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+from _common import run
+
+from culturalign import report
+
+
+def read_csv(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def main(snakemake):
+    figures = {Path(path).stem: path for path in snakemake.input.figures}
+    stats = json.loads(Path(snakemake.input.stats).read_text(encoding="utf-8"))
+    report.build_report(
+        summary=read_csv(snakemake.input.summary),
+        consistency_summary=read_csv(snakemake.input.consistency_summary),
+        findings=read_csv(snakemake.input.findings),
+        stats=stats,
+        stats_text=Path(snakemake.input.stats_text).read_text(encoding="utf-8"),
+        sensitivity=read_csv(snakemake.input.sensitivity),
+        collapse=read_csv(snakemake.input.collapse),
+        leakage=read_csv(snakemake.input.leakage),
+        figures=figures,
+        provenance=report.shard_provenance(snakemake.input.shards),
+        config=snakemake.config,
+        commit=report.git_commit(Path(snakemake.scriptdir)),
+        out_path=snakemake.output.html,
+    )
+    logging.getLogger("culturalign").info(
+        "report with %d figures: %s", len(figures), snakemake.output.html
+    )
+
+
+run(snakemake, main)  # noqa: F821
