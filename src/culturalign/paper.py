@@ -484,7 +484,7 @@ def draw_figures(table: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper right", title="mode")
     fig.suptitle(
-        "MENAValues published metrics: model comparison, zero-shot vs reasoning "
+        "MENAValues published metrics: model comparison, zero-shot vs reasoning\n"
         "(mean over items × countries; whiskers ±1.96 SE, values treated as independent)",
         fontsize=12,
     )
