@@ -102,3 +102,15 @@ def test_sensitive_items_rank_the_planted_question_first():
     assert table.iloc[0]["question_id"] == "Q7" and bool(table.iloc[0]["top_decile"])
     assert table["top_decile"].sum() == 1  # ceil(10% of 10 questions)
     assert table.iloc[0]["highest_zone"] == "Gulf"
+
+
+def test_large_data_form_absorbs_questions_and_still_detects_zones():
+    items = synthetic_items(0, ZONE_EFFECT)
+    settings = S.StatsSettings("zone", max_crossed_rows=10)  # force the large-data form
+    result, _ = S.zone_models(items, fake_zones(COUNTRIES), settings)
+    (fit,) = result["fits"]
+    assert fit["form"] == "question-absorbed"
+    assert fit["variance_components"]["question"] == "absorbed as fixed effects"
+    (row,) = result["lrt"]
+    assert row["df"] == 3 and row["p_value"] < 0.05
+    assert "form = question-absorbed" in S.text_summary(result)

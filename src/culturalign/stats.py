@@ -45,7 +45,11 @@ RANDOM_EFFECTS_NOTE = (
     "crossed random intercepts for question_id and country, fitted as variance components of "
     "a single group that holds every row (statsmodels MixedLM: groups = constant, "
     "vc_formula = {'question': '0 + C(question_id)', 'country': '0 + C(country)'}, "
-    "re_formula = '0'); maximum likelihood (reml=False) so the zone LRT is valid"
+    "re_formula = '0'); maximum likelihood (reml=False) so the zone LRT is valid. Above "
+    "stats.max_crossed_rows rows (the exact crossed fit costs ~ rows x (questions + "
+    "countries)^2 per iteration) the question intercepts are absorbed as fixed effects "
+    "(within-question demeaning) and country keeps a random intercept (form "
+    "'question-absorbed' in the fit)"
 )
 REFERENCES = {"language": "en", "reasoning": "zero", "framing": "neutral"}
 MIN_ROWS = 12
@@ -60,6 +64,7 @@ class StatsSettings:
     """The ``stats:`` section of the config."""
 
     zone_column: str = "zone"
+    max_crossed_rows: int = 20000
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> StatsSettings:
@@ -130,14 +135,8 @@ FIT_METHODS = ("powell", "lbfgs", "nm")
 early when a variance component sits at its boundary (0), which would bias the LRT."""
 
 
-def fit_mixed(data: pd.DataFrame, terms: Sequence[str]) -> tuple[Any, list[str]]:
-    """Fit the crossed random-intercept model by ML; ``(best result or None, notes)``.
-
-    Every optimiser of :data:`FIT_METHODS` is tried and the fit with the highest
-    log-likelihood is kept (ties: the first), so nested models compare at their optima.
-    """
+def _crossed_model(data: pd.DataFrame, terms: Sequence[str]) -> tuple[Any, list[str]]:
     import statsmodels.formula.api as smf
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     formula = "nvas ~ " + (" + ".join(terms) if terms else "1")
     frame = data.assign(_group=1)
@@ -148,14 +147,53 @@ def fit_mixed(data: pd.DataFrame, terms: Sequence[str]) -> tuple[Any, list[str]]
     notes = []
     if not vc:
         notes.append("one question and one country: no random effects; OLS-equivalent fit")
+    model = smf.mixedlm(formula, frame, groups="_group", re_formula="0", vc_formula=vc or None)
+    return model, notes
+
+
+def _absorbed_model(data: pd.DataFrame, terms: Sequence[str]) -> tuple[Any, list[str]]:
+    """Question intercepts absorbed (within-question demeaning), random intercept per country."""
+    import patsy
+    import statsmodels.api as sm
+
+    formula = "nvas ~ " + (" + ".join(terms) if terms else "1")
+    y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="raise")
+    x = x.drop(columns=["Intercept"], errors="ignore")
+    question = data["question_id"].to_numpy()
+    y = y - y.groupby(question).transform("mean")
+    x = x - x.groupby(question).transform("mean")
+    x = x.loc[:, (x.abs() > 1e-12).any(axis=0)]
+    notes = ["large data: question intercepts absorbed as fixed effects (within-question "
+             "demeaning), random intercept per country"]  # fmt: skip
+    if x.shape[1] == 0:
+        x = pd.DataFrame({"zero": np.zeros(len(data))}, index=data.index)
+    model = sm.MixedLM(y.iloc[:, 0], x, groups=data["country"].to_numpy())
+    return model, notes
+
+
+def fit_mixed(
+    data: pd.DataFrame, terms: Sequence[str], max_crossed_rows: int = 20000
+) -> tuple[Any, list[str]]:
+    """Fit the crossed random-intercept model by ML; ``(best result or None, notes)``.
+
+    Every optimiser of :data:`FIT_METHODS` is tried and the fit with the highest
+    log-likelihood is kept (ties: the first), so nested models compare at their optima.
+    Above ``max_crossed_rows`` rows the exact crossed fit (cost ~ rows x (questions +
+    countries)^2 per iteration) is replaced by the question-absorbed form
+    (:func:`_absorbed_model`), which is noted.
+    """
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    build = _crossed_model if len(data) <= max_crossed_rows else _absorbed_model
+    try:
+        model, notes = build(data, terms)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        return None, [f"model could not be built: {exc}"]
     best, best_messages, failures = None, [], []
     for method in FIT_METHODS:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                model = smf.mixedlm(
-                    formula, frame, groups="_group", re_formula="0", vc_formula=vc or None
-                )
                 result = model.fit(reml=False, method=[method])
             except (np.linalg.LinAlgError, ValueError) as exc:
                 failures.append(f"{method} failed: {exc}")
@@ -207,12 +245,14 @@ def describe_fit(result: Any, data: pd.DataFrame, formula_terms: Sequence[str]) 
             "ci_low": est - 1.959963984540054 * se, "ci_high": est + 1.959963984540054 * se,
             "z": z, "p_value": float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else math.nan,
         })  # fmt: skip
-    vcomp = {}
-    names = list(getattr(result.model, "_vc_names", []) or [])
-    if not names and result.model.exog_vc is not None:
+    vcomp: dict[str, Any] = {}
+    if result.model.k_vc > 0:
         names = list(result.model.exog_vc.names)
-    for name, value in zip(names, np.atleast_1d(result.vcomp), strict=False):
-        vcomp[str(name)] = float(value)
+        for name, value in zip(names, np.atleast_1d(result.vcomp), strict=False):
+            vcomp[str(name)] = float(value)
+    elif result.model.k_re > 0:  # question-absorbed form: country random intercept
+        vcomp["country"] = float(np.asarray(result.cov_re)[0, 0])
+        vcomp["question"] = "absorbed as fixed effects"
     vcomp["residual"] = float(result.scale)
     return {
         "formula": "nvas ~ " + (" + ".join(_pretty(t) for t in formula_terms) or "1"),
@@ -220,6 +260,7 @@ def describe_fit(result: Any, data: pd.DataFrame, formula_terms: Sequence[str]) 
         "n_questions": int(data["question_id"].nunique()),
         "n_countries": int(data["country"].nunique()),
         "n_zones": int(data["zone"].nunique()),
+        "form": "question-absorbed" if result.model.k_re > 0 else "crossed",
         "llf": float(result.llf),
         "converged": bool(result.converged),
         "coefficients": coefficients,
@@ -227,7 +268,9 @@ def describe_fit(result: Any, data: pd.DataFrame, formula_terms: Sequence[str]) 
     }
 
 
-def zone_lrt(data: pd.DataFrame, scope: str, model: str) -> tuple[dict, dict | None]:
+def zone_lrt(
+    data: pd.DataFrame, scope: str, model: str, max_crossed_rows: int = 20000
+) -> tuple[dict, dict | None]:
     """Fit full and zone-free models on ``data``; ``(lrt_row, fit_description or None)``."""
     with_model = scope == "pooled"
     row: dict[str, Any] = {"scope": scope, "model": model, "n": int(len(data)),
@@ -242,7 +285,7 @@ def zone_lrt(data: pd.DataFrame, scope: str, model: str) -> tuple[dict, dict | N
         )
         return row, None
     reduced_terms, _ = fixed_terms(data, with_zone=False, with_model=with_model)
-    full, full_notes = fit_mixed(data, full_terms)
+    full, full_notes = fit_mixed(data, full_terms, max_crossed_rows)
     row["notes"].extend(f"full model: {n}" for n in full_notes)
     if full is None:
         row["notes"].append("full model could not be fitted")
@@ -255,7 +298,7 @@ def zone_lrt(data: pd.DataFrame, scope: str, model: str) -> tuple[dict, dict | N
     if n_params >= len(data):
         row["notes"].append("more fixed effects than rows: LRT not computed")
         return row, description
-    reduced, reduced_notes = fit_mixed(data, reduced_terms)
+    reduced, reduced_notes = fit_mixed(data, reduced_terms, max_crossed_rows)
     row["notes"].extend(f"reduced model: {n}" for n in reduced_notes)
     if reduced is None:
         row["notes"].append("model without zone could not be fitted")
@@ -309,7 +352,7 @@ def zone_models(
     else:
         notes.append("one model: the pooled fit equals the per-model fit and is not repeated")
     for scope, model, group in scopes:
-        lrt, description = zone_lrt(group, scope, model)
+        lrt, description = zone_lrt(group, scope, model, settings.max_crossed_rows)
         lrts.append(lrt)
         if description is not None:
             fits.append({"scope": scope, "model": model, **description})
@@ -321,6 +364,7 @@ def zone_models(
     result = {
         "zone_column": settings.zone_column,
         "random_effects": RANDOM_EFFECTS_NOTE,
+        "max_crossed_rows": settings.max_crossed_rows,
         "zones": {str(c): str(z) for c, z in zip(data["country"], data["zone"], strict=True)},
         "n_rows": int(len(data)),
         "fits": fits,
@@ -353,13 +397,16 @@ def text_summary(result: Mapping[str, Any]) -> str:
     for fit in result["fits"]:
         lines += ["", f"Fit ({fit['scope']}: {fit['model']}): {fit['formula']}",
                   f"  n = {fit['n']}, questions = {fit['n_questions']}, countries = "
-                  f"{fit['n_countries']}, zones = {fit['n_zones']}, log-likelihood = "
-                  f"{fit['llf']:.3f}, converged = {fit['converged']}"]  # fmt: skip
+                  f"{fit['n_countries']}, zones = {fit['n_zones']}, form = {fit['form']}, "
+                  f"log-likelihood = {fit['llf']:.3f}, converged = {fit['converged']}"]  # fmt: skip
         lines.append(f"  {'term':<56} {'estimate':>9} {'95% CI':>22} {'p':>8}")
         for c in fit["coefficients"]:
             ci = f"[{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
             lines.append(f"  {c['term']:<56} {c['estimate']:>9.2f} {ci:>22} {c['p_value']:>8.3g}")
-        comps = ", ".join(f"{k} = {v:.3f}" for k, v in fit["variance_components"].items())
+        comps = ", ".join(
+            f"{k} = {v:.3f}" if isinstance(v, float) else f"{k}: {v}"
+            for k, v in fit["variance_components"].items()
+        )
         lines.append(f"  variance components: {comps}")
     lines += ["", "Culturally sensitive items (top decile by variance of zone mean NVAS)"]
     for item in result["sensitive_items"]:
