@@ -130,9 +130,11 @@ def fixed_terms(
     return terms, notes
 
 
-FIT_METHODS = ("powell", "lbfgs", "nm")
+FIT_METHODS = ("powell", "lbfgs")
 """Optimisers tried for every fit; the highest likelihood wins. L-BFGS alone often stops
 early when a variance component sits at its boundary (0), which would bias the LRT."""
+FALLBACK_METHODS = ("nm", "cg")
+"""Tried only when every optimiser of FIT_METHODS failed."""
 
 
 def _crossed_model(data: pd.DataFrame, terms: Sequence[str]) -> tuple[Any, list[str]]:
@@ -190,7 +192,11 @@ def fit_mixed(
     except (np.linalg.LinAlgError, ValueError) as exc:
         return None, [f"model could not be built: {exc}"]
     best, best_messages, failures = None, [], []
-    for method in FIT_METHODS:
+    tried = []
+    for method in (*FIT_METHODS, *FALLBACK_METHODS):
+        if method in FALLBACK_METHODS and best is not None:
+            break
+        tried.append(method)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -209,7 +215,7 @@ def fit_mixed(
     if best is None:
         notes.extend(failures)
         return None, notes
-    notes.append(f"best of {', '.join(FIT_METHODS)}: {best.method_used}")
+    notes.append(f"best of {', '.join(tried)}: {best.method_used}")
     notes.extend(f"{best.method_used}: {m}" for m in best_messages)
     if not best.converged:
         notes.append(f"{best.method_used}: optimiser reports no convergence")
