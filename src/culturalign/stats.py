@@ -51,6 +51,10 @@ RANDOM_EFFECTS_NOTE = (
     "(within-question demeaning) and country keeps a random intercept (form "
     "'question-absorbed' in the fit)"
 )
+INTERVAL_NOTE = (
+    "Wald 95% intervals (estimate +- 1.96 se) and z-test p-values from the ML fit; they are "
+    "optimistic when few countries represent a zone: use the LRT for the zone terms"
+)
 REFERENCES = {"language": "en", "reasoning": "zero", "framing": "neutral"}
 MIN_ROWS = 12
 
@@ -371,6 +375,7 @@ def zone_models(
         "zone_column": settings.zone_column,
         "random_effects": RANDOM_EFFECTS_NOTE,
         "max_crossed_rows": settings.max_crossed_rows,
+        "coefficient_intervals": INTERVAL_NOTE,
         "zones": {str(c): str(z) for c, z in zip(data["country"], data["zone"], strict=True)},
         "n_rows": int(len(data)),
         "fits": fits,
@@ -388,7 +393,8 @@ def text_summary(result: Mapping[str, Any]) -> str:
         "",
         f"Zones: column '{result['zone_column']}'",
     ]
-    lines += ["Random effects: " + result["random_effects"], f"Rows used: {result['n_rows']}", ""]
+    lines += ["Random effects: " + result["random_effects"], f"Rows used: {result['n_rows']}"]
+    lines += ["Coefficient intervals: " + result["coefficient_intervals"], ""]
     for note in result["notes"]:
         lines.append(f"Note: {note}")
     lines += ["", "Likelihood-ratio tests of the zone terms"]
