@@ -151,23 +151,60 @@ def headline_sentences(
 # ----------------------------------------------------------------------------- provenance
 
 
-def shard_provenance(shards: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per shard: its cell and the ``culturalign.*`` metadata the generate step
-    recorded (model path, revision, engine and version, sampling, template hash, commit)."""
+# Report column -> metadata keys (nested as the generate step writes them, or flat).
+PROVENANCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "model path": ("model.path", "model_path"),
+    "revision": ("model.revision", "model_revision"),
+    "dtype": ("model.dtype", "dtype"),
+    "engine": ("engine.name", "engine"),
+    "engine version": ("engine.version", "engine_version"),
+    "template hash": ("template_hash",),
+    "git commit": ("git_commit",),
+    "temperature": ("sampling.temperature",),
+    "max tokens": ("sampling.max_tokens",),
+    "seed": ("sampling.seed",),
+    "prompts": ("n_prompts",),
+    "startup s": ("startup_seconds",),
+    "generation s": ("generation_seconds",),
+    "scoring s": ("scoring_seconds",),
+}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def shard_provenance(shards: Sequence[str | Path]) -> tuple[pd.DataFrame, str]:
+    """The generate step's ``culturalign.*`` metadata of every shard: a table of the main
+    keys (model path and revision, engine and version, template hash, commit, sampling,
+    timings; one row per shard) and the complete metadata as pretty JSON."""
     from culturalign.tables import read_metadata
 
-    rows = []
+    rows, full = [], {}
     for path in shards:
         path = Path(path)
-        parts = path.with_suffix("").parts[-4:]
+        cell = dict(
+            zip(("model", "language", "framing", "reasoning"), path.with_suffix("").parts[-4:],
+                strict=True)
+        )  # fmt: skip
         meta = read_metadata(path)
-        row: dict[str, Any] = dict(
-            zip(("model", "language", "framing", "reasoning"), parts, strict=True)
-        )
-        for key, value in sorted(meta.items()):
-            row[key] = value if isinstance(value, str | int | float) else json.dumps(value)
+        full["/".join(cell.values())] = meta
+        flat = _flatten({k: v for k, v in meta.items() if k != "cell"})
+        row: dict[str, Any] = dict(cell)
+        for column, keys in PROVENANCE_COLUMNS.items():
+            value = next((flat[key] for key in keys if key in flat), None)
+            if column == "template hash" and isinstance(value, str) and len(value) > 16:
+                value = value[:16] + "…"
+            elif isinstance(value, str) and len(value) > 48:
+                value = value[:47] + "…"  # complete in the JSON below the table
+            row[column] = value if not isinstance(value, list | dict) else json.dumps(value)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), json.dumps(full, indent=1, default=str, ensure_ascii=False)
 
 
 def git_commit(directory: str | Path = ".") -> str:
@@ -231,6 +268,7 @@ def build_report(
     figures: Mapping[str, str | Path],
     provenance: pd.DataFrame,
     config: Mapping[str, Any],
+    provenance_json: str = "",
     commit: str,
     out_path: str | Path,
     stats_text: str = "",
@@ -259,9 +297,12 @@ def build_report(
                 "table": _table(pd.DataFrame(fit.get("coefficients", []))),
             }
         )
-    if commit == "unknown" and "git_commit" in provenance:
-        shard_commits = sorted({str(c) for c in provenance["git_commit"].dropna()})
-        commit = "unknown (shards generated at " + ", ".join(shard_commits) + ")"
+    if commit == "unknown" and "git commit" in provenance:
+        shard_commits = sorted({str(c) for c in provenance["git commit"].dropna()})
+        if shard_commits:
+            commit = "unknown (shards generated at " + ", ".join(shard_commits) + ")"
+    if not provenance.empty:
+        provenance = provenance.dropna(axis=1, how="all")
     leak = leakage.drop(columns=["option_probs"], errors="ignore")
     shards = provenance
     models = sorted(summary["model"].unique()) if not summary.empty else []
@@ -289,6 +330,7 @@ def build_report(
         software=software_versions(),
         config_yaml=yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True),
         stats_text=stats_text,
+        provenance_json=provenance_json,
         n_sensitivity=len(sensitivity),
     )
     out_path = Path(out_path)

@@ -19,6 +19,7 @@ def read_csv(path: str) -> pd.DataFrame:
 
 def main(snakemake):
     figures = {Path(path).stem: path for path in snakemake.input.figures}
+    provenance, provenance_json = report.shard_provenance(snakemake.input.shards)
     stats = json.loads(Path(snakemake.input.stats).read_text(encoding="utf-8"))
     report.build_report(
         summary=read_csv(snakemake.input.summary),
@@ -30,7 +31,8 @@ def main(snakemake):
         collapse=read_csv(snakemake.input.collapse),
         leakage=read_csv(snakemake.input.leakage),
         figures=figures,
-        provenance=report.shard_provenance(snakemake.input.shards),
+        provenance=provenance,
+        provenance_json=provenance_json,
         config=snakemake.config,
         commit=report.git_commit(Path(snakemake.scriptdir)),
         out_path=snakemake.output.html,
