@@ -269,7 +269,10 @@ def item_table(
     The returned frame carries a private ``_probs`` column (the option vector) used by
     :func:`consistency_table`; drop it before writing.
     """
-    qinfo = questions.set_index("question_id")
+    scales = {
+        str(q.question_id): (int(q.scale_min), int(q.scale_max), str(q.scale_type))
+        for q in questions.itertuples(index=False)
+    }
     humans = human_vectors(human, questions)
     native_of = dict(zip(zones["country"].astype(str), zones["language"].astype(str), strict=True))
     selected = list(countries) if countries is not None else list(native_of)
@@ -278,10 +281,9 @@ def item_table(
     for row in shards.itertuples(index=False):
         where = f"{row.shard}: row {row.shard_row}"
         qid = str(row.question_id)
-        if qid not in qinfo.index:
+        if qid not in scales:
             raise MetricsError(f"{where}: question_id {qid!r} is not in questions.parquet")
-        q = qinfo.loc[qid]
-        lo, hi, stype = int(q["scale_min"]), int(q["scale_max"]), str(q["scale_type"])
+        lo, hi, stype = scales[qid]
         probs = probs_vector(row.option_probs, lo, hi, where)
         refusal = bool(row.refusal) if not _is_missing(row.refusal) else False
         answer = None if _is_missing(row.answer) else int(row.answer)
