@@ -451,6 +451,10 @@ def pca_overview(
             ax = axes[row][col]
             _pca_panel(ax, coords, model, language, reasoning, collapse, labels=False)
             ax.set_title(f"{model}\n{ax.get_title()}", fontsize=8)
+            if row == len(models) - 1:
+                ax.set_xlabel("PC1")
+            if col == 0:
+                ax.set_ylabel("PC2")
     axes[0][0].legend(loc="best")
     fig.suptitle("PCA of countries, all models (grey: people; triangles: the model)")
     return save(fig, stem)
