@@ -235,3 +235,29 @@ def test_paper_target_needs_its_config_key(tmp_path, benchmark_xlsx):
     )
     assert on.returncode == 0, on.stdout + on.stderr
     assert re.search(r"^\s*paper\s+1", on.stdout, re.MULTILINE), on.stdout
+
+
+@needs_published
+def test_paper_rule_writes_averages_equal_to_pandas(tmp_path, benchmark_xlsx):
+    """The whole rule: results/paper/averages.csv against the xlsx files, figures, page."""
+    work = workflow_copy(tmp_path)
+    run = snakemake(
+        work, "--cores", "2", "paper", config=(f"paper={{published_metrics: {PUBLISHED}}}",)
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = work / "results" / "paper"
+    table = pd.read_csv(out / "averages.csv")
+    expected = independent_averages(PUBLISHED)
+    assert len(table) == len(expected)
+    for row in table.itertuples():
+        pooled, column_mean, n = expected[(FOLDER_OF[(row.metric, row.framing)], row.model,
+                                           row.reasoning)]  # fmt: skip
+        assert (row.n, row.mean, row.mean_of_column_means) == (
+            n, pytest.approx(pooled, abs=1e-5), pytest.approx(column_mean, abs=1e-5)
+        )  # fmt: skip
+    published = pd.read_parquet(out / "published.parquet")
+    assert len(published) == sum(n for *_, n in expected.values())
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert html.count('<img src="data:image/png;base64,') == 6
+    for name in ("model", "nvas", "clcs", "fcs", "spd", "kl"):
+        assert (out / "figures" / f"{name}_comparison.svg").is_file()
