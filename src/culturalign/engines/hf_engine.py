@@ -1,0 +1,171 @@
+"""transformers backend: the same interface as vLLM, for machines without vLLM and for
+cross-checks. Batches are left-padded with explicit position ids; scoring is one forward
+pass per batch of requests (no KV-cache reuse: slower than vLLM, but simple and exact).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from culturalign.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ModelSpec,
+    ScoreRequest,
+    TokenLogprob,
+)
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+class HfEngine(Engine):
+    """``AutoModelForCausalLM`` in this process (CPU, or CUDA when ``device: gpu``)."""
+
+    name = "hf"
+    max_candidates = None
+
+    def __init__(
+        self, spec: ModelSpec, *, threads: int = 1, seed: int = 0, batch_size: int = 16
+    ) -> None:
+        super().__init__(spec)
+        started = time.perf_counter()
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self._torch = torch
+        self._transformers = transformers
+        torch.manual_seed(seed)
+        if spec.device == "cpu":
+            torch.set_num_threads(max(1, threads))
+        self.device = "cuda" if spec.device == "gpu" and torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, _DTYPES[spec.dtype]) if spec.dtype in _DTYPES else "auto"
+        self.batch_size = int(spec.engine_options.get("batch_size", batch_size))
+        self.tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            spec.path, revision=spec.revision, dtype=dtype
+        ).to(self.device)
+        self.model.eval()
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id or 0
+        self.startup_seconds = time.perf_counter() - started
+
+    @property
+    def version(self) -> str:
+        return str(self._transformers.__version__)
+
+    def effective_options(self) -> dict[str, Any]:
+        return {
+            "model": self.spec.path,
+            "dtype": str(self.model.dtype),
+            "device": self.device,
+            "batch_size": self.batch_size,
+        }
+
+    def _batch(self, prompts: Sequence[Sequence[int]]) -> tuple[Any, Any, Any]:
+        """Left-padded input ids, attention mask and position ids."""
+        torch = self._torch
+        width = max(len(prompt) for prompt in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return ids.to(self.device), mask.to(self.device), positions.to(self.device)
+
+    def next_token_logprobs(self, requests: Sequence[ScoreRequest]) -> list[dict[int, float]]:
+        torch = self._torch
+        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt_ids))
+        results: list[dict[int, float]] = [{} for _ in requests]
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            ids, mask, positions = self._batch([requests[i].prompt_ids for i in chunk])
+            with torch.no_grad():
+                logits = self.model(
+                    input_ids=ids, attention_mask=mask, position_ids=positions
+                ).logits[:, -1, :]
+            logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+            for row, index in enumerate(chunk):
+                wanted = list(requests[index].candidate_ids)
+                values = logprobs[row, wanted].tolist()
+                results[index] = dict(zip(wanted, values, strict=True))
+        return results
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        logprobs: int,
+        logprob_positions: int,
+        seed: int,
+    ) -> list[GenerationResult]:
+        from tqdm.auto import tqdm
+
+        torch = self._torch
+        torch.manual_seed(seed)
+        stop_ids = set(_as_list(self.model.generation_config.eos_token_id))
+        if self.tokenizer.eos_token_id is not None:
+            stop_ids.add(self.tokenizer.eos_token_id)
+        results: list[GenerationResult | None] = [None] * len(requests)
+        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt_ids))
+        progress = tqdm(total=len(requests), desc="hf generate")
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            ids, mask, _ = self._batch([requests[i].prompt_ids for i in chunk])
+            max_tokens = max(requests[i].max_tokens for i in chunk)
+            with torch.no_grad():
+                output = self.model.generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    do_sample=False,
+                    max_new_tokens=max_tokens,
+                    output_logits=True,
+                    return_dict_in_generate=True,
+                    pad_token_id=self.pad_id,
+                    eos_token_id=sorted(stop_ids),
+                )
+            new = output.sequences[:, ids.shape[1] :].cpu().tolist()
+            steps = [torch.log_softmax(step.float(), dim=-1).cpu() for step in output.logits]
+            for row, index in enumerate(chunk):
+                tokens = new[row][: requests[index].max_tokens]
+                finish = "length"
+                for position, token in enumerate(tokens):
+                    if token in stop_ids:
+                        tokens, finish = tokens[: position + 1], "stop"
+                        break
+                top = []
+                for position in range(min(len(tokens), logprob_positions)):
+                    if logprobs <= 0:
+                        break
+                    values, indices = steps[position][row].topk(logprobs)
+                    top.append(
+                        tuple(
+                            TokenLogprob(int(i), self.tokenizer.decode([int(i)]), float(v))
+                            for v, i in zip(values.tolist(), indices.tolist(), strict=True)
+                        )
+                    )
+                results[index] = GenerationResult(
+                    token_ids=tuple(tokens),
+                    text=self.tokenizer.decode(tokens, skip_special_tokens=True),
+                    finish_reason=finish,
+                    top_logprobs=tuple(top),
+                )
+            progress.update(len(chunk))
+        progress.close()
+        return [result for result in results if result is not None]
+
+
+def _as_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    return [int(v) for v in value]

