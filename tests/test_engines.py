@@ -1,0 +1,154 @@
+"""Engines: CPU defaults (pure), and the hf and vLLM engines agreeing on the demo model."""
+
+from __future__ import annotations
+
+import gc
+import math
+
+import pytest
+
+from culturalign.engines import GenerationRequest, ModelSpec, load_engine
+from culturalign.engines.vllm_engine import cpu_environment, engine_arguments
+from culturalign.errors import ConfigError
+from culturalign.generation import chat_prompt_ids, cue_text
+from culturalign.models import job_gpus, job_resources
+from culturalign.scoring import (
+    ScoringItem,
+    continuation_token_ids,
+    option_token_ids,
+    score_with_engine,
+)
+
+
+def spec(**overrides) -> ModelSpec:
+    entry = {"path": "resources/models/x", "dtype": "float32", "max_model_len": 2048}
+    entry.update(overrides)
+    return ModelSpec.from_config("x", entry)
+
+
+def test_cpu_defaults_and_overrides():
+    arguments = engine_arguments(spec(engine_options={"kv_cache_memory_bytes": 5}), seed=3)
+    assert arguments["enforce_eager"] is True
+    assert arguments["block_size"] % 32 == 0
+    assert arguments["kv_cache_memory_bytes"] == 5  # engine_options win
+    assert arguments["enable_prefix_caching"] is True and arguments["seed"] == 3
+    gpu = engine_arguments(spec(device="gpu", tensor_parallel_size=2), seed=0)
+    assert "enforce_eager" not in gpu and gpu["tensor_parallel_size"] == 2
+    with pytest.raises(ConfigError, match=r"models\.x\.engine_options\.block_size"):
+        engine_arguments(spec(engine_options={"block_size": 16}), seed=0)
+
+
+def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path):
+    environment = cpu_environment(1, tmp_path / "cache")
+    assert len(environment["VLLM_CPU_OMP_THREADS_BIND"].split(",")) == 1
+    assert environment["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    assert environment["VLLM_CACHE_ROOT"].startswith(str(tmp_path))
+    assert environment["TMPDIR"].startswith(str(tmp_path))
+
+
+def test_job_resources_scale_with_the_model():
+    small = {"path": "nowhere", "build": "smollm2-gguf", "device": "cpu"}
+    assert job_gpus(small) == 0
+    assert 4000 < job_resources(small)["mem_mb"] < 8000
+    gpu = {"path": "org/model", "device": "gpu", "tensor_parallel_size": 4}
+    assert job_gpus(gpu) == 4
+    assert job_resources({**gpu, "resources": {"mem_mb": 123}})["mem_mb"] == 123
+
+
+def test_unknown_engine_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"models\.x\.engine"):
+        load_engine(spec(engine="llama.cpp"))
+
+
+# --- the real engines on the demo model ---------------------------------------------------------
+
+QUESTIONS = [
+    ("How important is family in your life? 1 = very important, 4 = not important.", 1, 4),
+    ("Which is the most important challenge facing your country? Options 1 to 21.", 1, 21),
+    ("How happy are you, from 1 (very happy) to 10 (not at all happy)?", 1, 10),
+]
+
+
+def scoring_items(tokenizer):
+    """Zero-style items (after the generation prompt) and cot-style ones (after a cue)."""
+    items = []
+    for text, low, high in QUESTIONS:
+        ids = chat_prompt_ids(tokenizer, text + " Answer with a number only.")
+        _, options = option_token_ids(tokenizer, range(low, high + 1), tokenizer.decode(ids[-1:]))
+        items.append(ScoringItem(tuple(ids), options))
+        reasoning = tokenizer.encode("It matters a lot to me.", add_special_tokens=False)
+        cue_ids, options = option_token_ids(
+            tokenizer, range(low, high + 1), cue_text("It matters a lot to me.", "Answer:")
+        )
+        items.append(ScoringItem(tuple(ids) + tuple(reasoning) + cue_ids, options))
+    return items
+
+
+def run_engine(engine_name: str, model_dir, tmp_path):
+    engine = load_engine(
+        ModelSpec.from_config(
+            "demo",
+            {
+                "path": str(model_dir),
+                "engine": engine_name,
+                "dtype": "float32",
+                "max_model_len": 2048,
+                "device": "cpu",
+            },
+        ),  # fmt: skip
+        threads=2,
+        cache_dir=tmp_path / "cache",
+    )
+    items = scoring_items(engine.tokenizer)
+    probs = score_with_engine(engine, items, continuation_token_ids(engine.tokenizer))
+    generated = engine.generate(
+        [GenerationRequest(item.prefix_ids, 6) for item in items[::2]],
+        logprobs=5,
+        logprob_positions=2,
+        seed=0,
+    )
+    engine.close()
+    del engine
+    gc.collect()
+    return items, probs, generated
+
+
+@pytest.fixture
+def restored_environment(monkeypatch):
+    """The vLLM engine sets process environment variables: undo them after the test."""
+    import os
+    import tempfile
+
+    for key in ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_ENABLE_V1_MULTIPROCESSING",
+                "VLLM_CACHE_ROOT", "TMPDIR"):  # fmt: skip
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+    yield
+    tempfile.tempdir = None
+
+
+@pytest.mark.e2e
+def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment):
+    pytest.importorskip("vllm")
+    from demo_model import demo_model_dir
+
+    model_dir = demo_model_dir()
+    items, hf_probs, hf_generated = run_engine("hf", model_dir, tmp_path)
+    _, vllm_probs, vllm_generated = run_engine("vllm", model_dir, tmp_path)
+    for item, hf_row, vllm_row in zip(items, hf_probs, vllm_probs, strict=True):
+        assert len(hf_row) == len(item.option_ids)
+        assert math.fsum(hf_row) == pytest.approx(1.0, abs=1e-9)
+        assert math.fsum(vllm_row) == pytest.approx(1.0, abs=1e-9)
+        assert max(abs(a - b) for a, b in zip(hf_row, vllm_row, strict=True)) <= 1e-4
+    # multi-token options matter: 21 options are not all single tokens
+    assert any(len(option) > 1 for option in items[2].option_ids)
+    for hf_result, vllm_result in zip(hf_generated, vllm_generated, strict=True):
+        assert hf_result.token_ids[:1] == vllm_result.token_ids[:1]
+        hf_top = {entry.token_id: entry.logprob for entry in hf_result.top_logprobs[0]}
+        vllm_top = {entry.token_id: entry.logprob for entry in vllm_result.top_logprobs[0]}
+        assert len(vllm_top) == 5
+        shared = set(hf_top) & set(vllm_top)
+        assert len(shared) >= 4
+        assert all(abs(hf_top[token] - vllm_top[token]) < 1e-3 for token in shared)
