@@ -1,0 +1,196 @@
+"""Time culturalign's generate step against reference-style transformers loops.
+
+Same model, same prompts (English persona prompts, zero-shot, 256+ of them) for:
+(a) the MENAValues authors' method: one transformers ``generate`` per prompt (15 new
+    tokens), first-position softmax, option ids from decoding the first 1000 vocabulary ids;
+(b) transformers, batched;
+(c) this workflow's generate step (``culturalign.generation.run_cell``): batched vLLM
+    generation plus the exact multi-token option scoring, split into engine start,
+    generation and scoring.
+
+Usage, once the default workflow has built the model and the benchmark tables::
+
+    python bench/bench_generation.py --out bench/results/generation_cpu.json
+
+Runs each measurement in its own process so that the engines do not compete for memory
+or threads. Writes prompts/s and the ratios to the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))
+
+
+def bench_prompts(n_prompts: int, questions_path: Path, human_path: Path):
+    """The first ``n_prompts`` English persona zero-shot prompts over all questions."""
+    import pandas as pd
+
+    from culturalign.prompts import build_prompts, load_country_languages, load_templates
+
+    prompts = build_prompts(
+        pd.read_parquet(questions_path),
+        pd.read_parquet(human_path),
+        load_templates(REPO / "resources/prompts/templates.yaml"),
+        None,
+        "en",
+        "persona",
+        "zero",
+        ["Egypt", "Iran", "Turkey", "Morocco", "Lebanon", "Tunisia"],
+        country_languages=load_country_languages(REPO / "resources/cultural_zones.csv"),
+    )
+    # Interleave questions so that short and long option scales are both represented.
+    prompts = prompts.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    if len(prompts) < n_prompts:
+        raise SystemExit(f"only {len(prompts)} prompts available, {n_prompts} asked for")
+    return prompts.head(n_prompts)
+
+
+def measure(method: str, args: argparse.Namespace) -> dict:
+    """Run one measurement in this process and return its figures."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    prompts = bench_prompts(args.n_prompts, args.questions, args.human)
+    texts = prompts["prompt"].tolist()
+    scale_maxes = prompts["scale_max"].astype(int).tolist()
+    if method in ("authors_style", "hf_batched"):
+        import reference_loops
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        start = time.perf_counter()
+        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=getattr(torch, args.dtype))
+        model.eval()
+        load = time.perf_counter() - start
+        loop = getattr(reference_loops, method)
+        if method == "authors_style":
+            # The loop is slow: time a subset and report the rate (prompts are i.i.d. shuffled).
+            n = min(args.authors_prompts, len(texts))
+            result = loop(model, tokenizer, texts[:n], scale_maxes[:n])
+        else:
+            result = loop(model, tokenizer, texts, scale_maxes)
+        return {
+            "method": method,
+            "n_prompts": result.n_prompts,
+            "load_seconds": round(load, 2),
+            "seconds": round(result.seconds, 2),
+            "prompts_per_second": round(result.prompts_per_second, 3),
+        }
+
+    from culturalign.engines.base import ModelSpec, load_engine
+    from culturalign.generation import run_cell
+
+    spec = ModelSpec(
+        key="bench",
+        path=str(args.model),
+        engine="vllm",
+        device="cpu",
+        dtype=args.dtype,
+        max_model_len=2048,
+        engine_options={"enforce_eager": True},
+    )
+    start = time.perf_counter()
+    engine = load_engine(spec, threads=args.threads, cache_dir=REPO / "resources/.cache")
+    engine_start = time.perf_counter() - start
+    frame, meta = run_cell(engine, prompts, reasoning="zero", max_tokens=15, logprobs=20)
+    busy = meta["generation_seconds"] + meta["scoring_seconds"]
+    return {
+        "method": "culturalign_vllm",
+        "n_prompts": len(frame),
+        "engine_start_seconds": round(engine_start, 2),
+        "generation_seconds": meta["generation_seconds"],
+        "scoring_seconds": meta["scoring_seconds"],
+        "seconds": round(busy, 2),
+        "prompts_per_second": round(len(frame) / busy, 3),
+        "prompts_per_second_with_start": round(len(frame) / (busy + engine_start), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=REPO / "resources/models/smollm2-135m")
+    parser.add_argument(
+        "--questions", type=Path, default=REPO / "results/benchmark/questions.parquet"
+    )
+    parser.add_argument("--human", type=Path, default=REPO / "results/benchmark/human.parquet")
+    parser.add_argument("--n-prompts", type=int, default=256)
+    parser.add_argument(
+        "--authors-prompts",
+        type=int,
+        default=10_000,
+        help="time only the first N prompts in the (slow) authors'-style loop",
+    )
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=REPO / "bench/results/generation_cpu.json")
+    parser.add_argument("--only", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.only:  # child process: one measurement, JSON on the last stdout line
+        print(json.dumps(measure(args.only, args)))
+        return
+
+    results = {}
+    for method in ("authors_style", "hf_batched", "culturalign_vllm"):
+        print(f"== {method}", file=sys.stderr, flush=True)
+        env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+        child = subprocess.run(
+            [sys.executable, __file__, "--only", method, *sys.argv[1:]],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if child.returncode != 0:
+            raise SystemExit(f"{method} failed:\n{child.stderr[-4000:]}")
+        results[method] = json.loads(child.stdout.strip().splitlines()[-1])
+        print(json.dumps(results[method]), file=sys.stderr, flush=True)
+
+    ours = results["culturalign_vllm"]["prompts_per_second"]
+    report = {
+        "what": "prompts/s on the same model and prompts; culturalign includes exact scoring",
+        "model": str(
+            args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model
+        ),
+        "dtype": args.dtype,
+        "n_prompts": args.n_prompts,
+        "threads": args.threads,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "results": results,
+        "ratios": {
+            "culturalign_vs_authors_style": round(
+                ours / results["authors_style"]["prompts_per_second"], 2
+            ),
+            "culturalign_vs_hf_batched": round(
+                ours / results["hf_batched"]["prompts_per_second"], 2
+            ),
+            "hf_batched_vs_authors_style": round(
+                results["hf_batched"]["prompts_per_second"]
+                / results["authors_style"]["prompts_per_second"],
+                2,
+            ),
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["ratios"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
