@@ -112,6 +112,9 @@ class VllmEngine(Engine):
         self._arguments = engine_arguments(spec, seed)
         log.info("starting vLLM %s with %s", vllm.__version__, self._arguments)
         self.llm = vllm.LLM(**self._arguments)
+        # vllm.logger.suppress_logging() can leave logging.disable(INFO) behind (it does not
+        # restore the level when the wrapped code raises): re-enable our INFO records.
+        logging.disable(logging.NOTSET)
         self.tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
         self.startup_seconds = time.perf_counter() - started
         log.info("vLLM started in %.1f s", self.startup_seconds)
