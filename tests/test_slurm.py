@@ -109,20 +109,29 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
                 pytest.fail(f"{name} (pid {pid}) survived stop_cluster.sh")
 
 
-def copy_repo(dest: Path) -> Path:
-    """A copy of the working tree (tracked and untracked, not ignored files) at ``dest``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        source = REPO_ROOT / rel
-        if source.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / rel)
+def repo_copy(dest: Path, model_dir: Path | None = None) -> Path:
+    """A copy of the working tree (a git repository, as the shards' provenance wants), with
+    the prebuilt demo model linked in where rule build_model would write it."""
+    from demo_model import MODEL_PATH, copy_repo
+
+    copy_repo(dest)
+    if model_dir is not None:
+        (dest / MODEL_PATH).parent.mkdir(parents=True, exist_ok=True)
+        (dest / MODEL_PATH).symlink_to(model_dir, target_is_directory=True)
+    git = ["git", "-c", "user.email=test@example.org", "-c", "user.name=test"]
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=dest, check=True)
     return dest
+
+
+@pytest.fixture(scope="module")
+def demo_model() -> Path:
+    """SmolLM2-135M-Instruct as safetensors, built once (tests/demo_model.py)."""
+    pytest.importorskip("vllm")
+    from demo_model import demo_model_dir
+
+    return demo_model_dir()
 
 
 def small_config(workdir: Path, benchmark_xlsx: Path, **extra: object) -> Path:
@@ -132,6 +141,13 @@ def small_config(workdir: Path, benchmark_xlsx: Path, **extra: object) -> Path:
         "benchmark_xlsx": str(benchmark_xlsx),
         "subset": {"questions": QUESTIONS, "countries": COUNTRIES},
         "cells": {"languages": ["en", "native"], "framings": ["persona"], "reasoning": ["zero"]},
+        "generation": {
+            "mode": "run",
+            "logprobs": 5,
+            "logprob_positions": 2,
+            "max_tokens": {"zero": 6, "cot": 24},
+            "seed": 0,
+        },
         **extra,
     }
     path = workdir / "slurm-test.yaml"
@@ -140,28 +156,23 @@ def small_config(workdir: Path, benchmark_xlsx: Path, **extra: object) -> Path:
 
 
 def small_targets() -> list[str]:
+    """Two generate jobs (the demo model, en and native) and the tables they need."""
     return [
         "results/benchmark/questions.parquet",
         "results/benchmark/human.parquet",
         "results/prompts/en/persona/zero.parquet",
         "results/prompts/native/persona/zero.parquet",
+        "results/generations/smollm2-135m/en/persona/zero.parquet",
+        "results/generations/smollm2-135m/native/persona/zero.parquet",
     ]
 
 
 def snakemake(
     workdir: Path, profile: str, configfile: Path, targets: list[str], *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--profile",
-        f"profiles/{profile}",
-        "--configfile",
-        str(configfile),
-        *extra,
-        *targets,
-    ]
+    # Targets first: --configfile takes several values and would swallow them.
+    command = [sys.executable, "-m", "snakemake", *targets, "--profile", f"profiles/{profile}"]
+    command += ["--configfile", str(configfile), *extra]
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
     return subprocess.run(
         command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1500
@@ -173,11 +184,11 @@ def table_without_metadata(path: Path):
 
 
 def test_workflow_runs_under_slurm_and_matches_local(
-    slurm_cluster: Cluster, tmp_path: Path, benchmark_xlsx: Path
+    slurm_cluster: Cluster, tmp_path: Path, benchmark_xlsx: Path, demo_model: Path
 ) -> None:
     targets = small_targets()
-    local = copy_repo(tmp_path / "local")
-    cluster = copy_repo(tmp_path / "cluster")
+    local = repo_copy(tmp_path / "local", demo_model)
+    cluster = repo_copy(tmp_path / "cluster", demo_model)
 
     ran = snakemake(local, "local", small_config(local, benchmark_xlsx), targets, "--cores", "2")
     assert ran.returncode == 0, ran.stderr[-4000:]
@@ -188,6 +199,9 @@ def test_workflow_runs_under_slurm_and_matches_local(
         small_config(cluster, benchmark_xlsx),
         targets,
         "--verbose",
+        # The test node has 2 CPUs: generate jobs (threads = cores) ask for 2, not 8.
+        "--cores",
+        "2",
         # Fast status polling for a test; MinJobAge in the test cluster is >= 3x this.
         "--slurm-init-seconds-before-status-checks",
         "2",
@@ -197,26 +211,126 @@ def test_workflow_runs_under_slurm_and_matches_local(
 
     # Every job of the DAG was an sbatch job: one submission line per job, with its log.
     submissions = SUBMITTED.findall(output)
-    n_jobs = 1 + len([t for t in targets if t.startswith("results/prompts/")])
+    n_jobs = 1 + len([t for t in targets if t.startswith(("results/prompts/", "results/gen"))])
     assert len(submissions) == n_jobs, output[-6000:]
     job_ids = [int(job_id) for job_id, _ in submissions]
     controller = slurm_cluster.controller_log
     for job_id, log in submissions:
-        # The controller scheduled and finished the job with exit status 0.
-        assert re.search(rf"sched: Allocate JobId={job_id} NodeList=", controller), job_id
+        # The controller took, started (main or backfill scheduler) and finished the job with
+        # exit status 0.
+        assert f"_slurm_rpc_submit_batch_job: JobId={job_id} " in controller, job_id
+        started = rf"(sched: Allocate JobId={job_id} |_start_job: Started JobId={job_id} )"
+        assert re.search(started, controller), job_id
         assert f"_job_complete: JobId={job_id} WEXITSTATUS 0" in controller, job_id
         # The job's own log (logs/slurm/rule_<rule>/<wildcards>/<jobid>.log) shows the work.
         job_log = Path(log) if Path(log).is_absolute() else cluster / log
         assert job_log.is_file(), f"missing SLURM job log {job_log}"
         assert re.search(r"Finished job|steps \(100%\) done", job_log.read_text()), job_log
     assert len(set(job_ids)) == len(job_ids)
-    # Only CPU jobs here: no GPU request in any sbatch call.
+    # Only CPU jobs here (the demo model has device cpu): no GPU request in any sbatch call;
+    # the generate jobs ask for the cores and the memory the rule declares.
     sbatch_calls = re.findall(r"sbatch call: (.*)", output)
     assert len(sbatch_calls) == n_jobs
     assert all("--gpus" not in call for call in sbatch_calls), sbatch_calls
+    generate_calls = [call for call in sbatch_calls if "--comment rule_generate" in call]
+    assert len(generate_calls) == 2, sbatch_calls
+    assert all("--cpus-per-task=2" in call for call in generate_calls), generate_calls
+    assert all(re.search(r"--mem \d{4,}", call) for call in generate_calls), generate_calls
 
     for target in targets:
         expected = table_without_metadata(local / target)
         got = table_without_metadata(cluster / target)
         assert got.num_rows > 0, target
         assert got.equals(expected), f"{target}: SLURM run differs from the local run"
+
+
+def test_generate_job_asks_slurm_for_the_models_gpus(
+    slurm_cluster: Cluster, tmp_path: Path, benchmark_xlsx: Path
+) -> None:
+    """A model with device gpu and tensor_parallel_size 2: its generate job's sbatch call
+    asks for 2 GPUs in one task, and SLURM books them on the node's fake GRES devices.
+
+    The job is submitted on hold (an sbatch wrapper adds --hold) and cancelled: there is no
+    GPU to run it on.
+    """
+    workdir = repo_copy(tmp_path / "gpu")
+    model = {
+        # A hub id that is never loaded: the job is only submitted.
+        "path": "example-org/never-downloaded",
+        "revision": "main",
+        "build": None,
+        "engine": "vllm",
+        "device": "gpu",
+        "dtype": "bfloat16",
+        "max_model_len": 2048,
+        "tensor_parallel_size": 2,
+        # The test node has 24 GB; a hub model's estimate (32 GB) would not fit on it.
+        "resources": {"mem_mb": 2000, "runtime": 30},
+    }
+    configfile = small_config(workdir, benchmark_xlsx, models={"fake-gpu": model})
+    shard = "results/generations/fake-gpu/en/persona/zero.parquet"
+    # The prompts locally first, so that the cluster run submits the generate job only.
+    ran = snakemake(
+        workdir, "local", configfile, ["results/prompts/en/persona/zero.parquet"], "--cores", "2"
+    )
+    assert ran.returncode == 0, ran.stderr[-4000:]
+
+    # An `sbatch` first on PATH that records its arguments and submits on hold.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    captured = tmp_path / "sbatch-args.txt"
+    wrapper = bin_dir / "sbatch"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s\\n' \"$*\" >> '{captured}'\n"
+        f"exec '{shutil.which('sbatch')}' --hold \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    log_path = tmp_path / "snakemake-gpu.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    command = [sys.executable, "-m", "snakemake", shard, "--profile", "profiles/slurm"]
+    command += ["--configfile", str(configfile), "--verbose", "--cores", "2"]
+    with open(log_path, "w") as log:
+        run = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    job_id = None
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and run.poll() is None:
+            found = SUBMITTED.search(log_path.read_text())
+            if found:
+                job_id = found.group(1)
+                break
+            time.sleep(1)
+        output = log_path.read_text()
+        assert job_id, f"no SLURM submission seen:\n{output[-5000:]}"
+
+        calls = [
+            call for call in re.findall(r"sbatch call: (.*)", output) if "rule_generate" in call
+        ]
+        assert len(calls) == 1, output[-5000:]
+        call = calls[0]
+        # What sbatch itself received (the wrapper's record) carries the same request.
+        received = [line for line in captured.read_text().splitlines() if "rule_generate" in line]
+        assert len(received) == 1 and "--gpus=2" in received[0], received
+        assert re.search(r"--gpus=2\b", call), call
+        assert "--ntasks-per-gpu" not in call, f"profile must keep one task for all GPUs: {call}"
+        assert re.search(r"--mem \d+", call) and re.search(r" -t \d+", call), call
+
+        job = subprocess.run(
+            ["scontrol", "show", "job", job_id], capture_output=True, text=True, check=True
+        ).stdout
+        assert re.search(r"TresPerJob=\S*gres[:/]gpu[:=]2", job), job
+        assert "JobState=PENDING" in job and "Reason=JobHeldUser" in job, job
+        assert "rule_generate" in job  # the plugin's --comment names the rule
+    finally:
+        if job_id:
+            subprocess.run(["scancel", job_id], capture_output=True)
+        if run.poll() is None:
+            run.send_signal(signal.SIGINT)  # Snakemake cancels its SLURM jobs and exits
+            try:
+                run.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                run.wait()
+    assert f"_slurm_rpc_submit_batch_job: JobId={job_id} " in slurm_cluster.controller_log
