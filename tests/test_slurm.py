@@ -227,6 +227,7 @@ def test_workflow_runs_under_slurm_and_matches_local(
         assert job_log.is_file(), f"missing SLURM job log {job_log}"
         assert re.search(r"Finished job|steps \(100%\) done", job_log.read_text()), job_log
     assert len(set(job_ids)) == len(job_ids)
+    print(f"\nSLURM job ids {job_ids}; controller log {slurm_cluster.state / 'slurmctld.log'}")
     # Only CPU jobs here (the demo model has device cpu): no GPU request in any sbatch call;
     # the generate jobs ask for the cores and the memory the rule declares.
     sbatch_calls = re.findall(r"sbatch call: (.*)", output)
