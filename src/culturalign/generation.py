@@ -250,6 +250,8 @@ def run_cell(
         )
     frame = pd.DataFrame.from_records(records, columns=list(SHARD_COLUMNS))
     frame["answer"] = frame["answer"].astype("Int64")
+    # a string column even when every value is missing (neutral cells), as in the prompts table
+    frame["country"] = frame["country"].astype("string")
     busy = generation_seconds + scoring_seconds
     metadata = {
         "sampling": {

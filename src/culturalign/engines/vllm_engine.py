@@ -6,7 +6,8 @@ CPU defaults (``device: cpu``), each overridable through ``engine_options``:
 (``kv_cache_memory_bytes``), prefix caching on. Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
 otherwise uses one core), ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
-Snakemake ``script:`` needs), ``VLLM_CACHE_ROOT`` and ``TMPDIR`` under ``cache_dir``.
+Snakemake ``script:`` needs), ``VLLM_CACHE_ROOT`` and ``TMPDIR`` under ``cache_dir``. On every
+device ``VLLM_CONFIGURE_LOGGING=0`` (unless set): vLLM logs through the caller's handlers.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class VllmEngine(Engine):
             os.environ.update(environment)
             tempfile.tempdir = None  # pick up the new TMPDIR
             log.info("vLLM CPU environment: %s", environment)
+        # vLLM's own logging set-up (logging.config.dictConfig) closes every existing handler,
+        # so the rule's log file would stop receiving records: let vLLM's records propagate to
+        # the handlers the workflow script configured instead.
+        os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
         started = time.perf_counter()
         import vllm
         from transformers import AutoTokenizer
@@ -112,9 +117,6 @@ class VllmEngine(Engine):
         self._arguments = engine_arguments(spec, seed)
         log.info("starting vLLM %s with %s", vllm.__version__, self._arguments)
         self.llm = vllm.LLM(**self._arguments)
-        # vllm.logger.suppress_logging() can leave logging.disable(INFO) behind (it does not
-        # restore the level when the wrapped code raises): re-enable our INFO records.
-        logging.disable(logging.NOTSET)
         self.tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
         self.startup_seconds = time.perf_counter() - started
         log.info("vLLM started in %.1f s", self.startup_seconds)
