@@ -233,14 +233,6 @@ def test_paper_dry_run_with_replaced_config_lists_only_paper_models(
     assert "rule build_model:" not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "without --replace-workflow-config, config/paper.yaml is merged into "
-        "config/config.yaml, so the default config's smollm2-135m stays in `models` and gets "
-        "12 cells of its own (needs a way to choose the matrix's models, e.g. cells.models)"
-    ),
-)
 def test_paper_dry_run_lists_only_paper_models(paper_copy: Path, benchmark_xlsx: Path) -> None:
     jobs = generate_jobs(paper_dry_run(paper_copy, benchmark_xlsx))
     assert {model for (model, *_), _ in jobs} == set(PAPER_MODELS)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,6 +375,81 @@ def select_countries(
     return [country for country in country_languages if country in wanted]
 
 
+def prompt_targets(
+    questions: pd.DataFrame,
+    human: pd.DataFrame,
+    language: str,
+    framing: str,
+    countries: Sequence[str] | None = None,
+    *,
+    question_ids: Sequence[str] | None = None,
+    country_languages: Mapping[str, str] | None = None,
+) -> Iterator[tuple[Any, str | None, str]]:
+    """Yield ``(question row, country or None, prompt_language)`` for every prompt of a cell.
+
+    Neutral English: one per question with human data; neutral native: one per question per
+    native language spoken in a selected country with data; persona/observer: one per
+    (question, country) pair with data, in English or the country's language.
+    """
+    if country_languages is None:
+        country_languages = default_country_languages()
+    selected_questions = select_questions(questions, question_ids)
+    selected_countries = select_countries(country_languages, countries)
+    country_rank = {country: rank for rank, country in enumerate(selected_countries)}
+
+    pairs = human.loc[
+        human["question_id"].isin(set(selected_questions["question_id"]))
+        & human["country"].isin(country_rank),
+        ["question_id", "country"],
+    ].drop_duplicates()
+    by_question: dict[str, list[str]] = {}
+    for question_id, country in pairs.itertuples(index=False):
+        by_question.setdefault(question_id, []).append(country)
+
+    for question in selected_questions.itertuples(index=False):
+        with_data = sorted(by_question.get(question.question_id, []), key=country_rank.__getitem__)
+        if not with_data:
+            continue
+        if framing == "neutral":
+            if language == "en":
+                yield question, None, "en"
+            else:
+                spoken = {country_languages[country] for country in with_data}
+                for lang in NATIVE_LANGUAGES:
+                    if lang in spoken:
+                        yield question, None, lang
+        else:
+            for country in with_data:
+                yield question, country, "en" if language == "en" else country_languages[country]
+
+
+def prompts_per_cell(
+    questions: pd.DataFrame,
+    human: pd.DataFrame,
+    cells: Iterable[tuple[str, str]],
+    countries: Sequence[str] | None = None,
+    *,
+    question_ids: Sequence[str] | None = None,
+    country_languages: Mapping[str, str] | None = None,
+) -> dict[tuple[str, str], int]:
+    """Number of prompts of each (language, framing) cell (the same for both reasoning modes)."""
+    return {
+        (language, framing): sum(
+            1
+            for _ in prompt_targets(
+                questions,
+                human,
+                language,
+                framing,
+                countries,
+                question_ids=question_ids,
+                country_languages=country_languages,
+            )  # fmt: skip
+        )
+        for language, framing in cells
+    }
+
+
 def build_prompts(
     questions: pd.DataFrame,
     human: pd.DataFrame,
@@ -401,62 +476,34 @@ def build_prompts(
     ):
         if value not in allowed:
             raise ConfigError(f"unknown {name} {value!r} (expected one of {', '.join(allowed)})")
-    if country_languages is None:
-        country_languages = default_country_languages()
-    selected_questions = select_questions(questions, question_ids)
-    selected_countries = select_countries(country_languages, countries)
-    country_rank = {country: rank for rank, country in enumerate(selected_countries)}
-
-    pairs = human.loc[
-        human["question_id"].isin(set(selected_questions["question_id"]))
-        & human["country"].isin(country_rank),
-        ["question_id", "country"],
-    ].drop_duplicates()
-    by_question: dict[str, list[str]] = {}
-    for question_id, country in pairs.itertuples(index=False):
-        by_question.setdefault(question_id, []).append(country)
-
     if language == "native" and translations is None:
         raise ConfigError("native-language prompts need a translation table (prompts.translations)")
-
     rows: list[dict[str, Any]] = []
-    for question in selected_questions.itertuples(index=False):
-        with_data = sorted(by_question.get(question.question_id, []), key=country_rank.__getitem__)
-        if not with_data:
-            continue
-        if framing == "neutral":
-            if language == "en":
-                targets: list[tuple[str | None, str]] = [(None, "en")]
-            else:
-                spoken = {country_languages[country] for country in with_data}
-                targets = [(None, lang) for lang in NATIVE_LANGUAGES if lang in spoken]
-        else:
-            targets = [
-                (country, "en" if language == "en" else country_languages[country])
-                for country in with_data
-            ]
-        for country, prompt_language in targets:
-            text = _question_text(question, prompt_language, translations, language, framing)
-            rows.append(
-                {
-                    "question_id": question.question_id,
-                    "country": country,
-                    "prompt_language": prompt_language,
-                    "prompt": templates.render(
-                        prompt_language,
-                        framing,
-                        reasoning,
-                        text,
-                        int(question.scale_min),
-                        int(question.scale_max),
-                        country,
-                    ),
-                    "answer_cue": templates.languages[prompt_language].answer_cue,
-                    "scale_min": int(question.scale_min),
-                    "scale_max": int(question.scale_max),
-                    "scale_type": question.scale_type,
-                }
-            )
+    for question, country, prompt_language in prompt_targets(
+        questions, human, language, framing, countries,
+        question_ids=question_ids, country_languages=country_languages,
+    ):  # fmt: skip
+        text = _question_text(question, prompt_language, translations, language, framing)
+        rows.append(
+            {
+                "question_id": question.question_id,
+                "country": country,
+                "prompt_language": prompt_language,
+                "prompt": templates.render(
+                    prompt_language,
+                    framing,
+                    reasoning,
+                    text,
+                    int(question.scale_min),
+                    int(question.scale_max),
+                    country,
+                ),
+                "answer_cue": templates.languages[prompt_language].answer_cue,
+                "scale_min": int(question.scale_min),
+                "scale_max": int(question.scale_max),
+                "scale_type": question.scale_type,
+            }
+        )
     frame = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
     # A string column even when every value is missing (neutral cells), so all prompt tables
     # share one Parquet schema; missing values read back as NA (test with pandas.isna).

@@ -33,3 +33,26 @@ FINAL_TARGETS.extend(
         reasoning=SETTINGS.reasoning,
     )
 )
+
+
+# A translation table that does not exist yet (e.g. the authors' official one, which users
+# convert themselves): the dry run lists every job, the real run stops with a pointer.
+if not Path(config["prompts"]["translations"]).exists():
+
+    rule missing_translations:
+        output:
+            config["prompts"]["translations"],
+        params:
+            key="prompts.translations",
+        log:
+            log_path("missing_translations"),
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/missing_translations.py"
+
+
+# Snakemake parses the workflow before it knows the executor, so the dry run is read from
+# the command line.
+if wc.is_dry_run(sys.argv):
+    print(wc.prompt_count_table(config, SETTINGS), file=sys.stderr)
