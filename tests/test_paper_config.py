@@ -60,6 +60,7 @@ def test_paper_config_is_the_full_matrix() -> None:
     assert set(schema["properties"]) == set(config), "config/paper.yaml: keep every section"
     assert config["subset"] == {"questions": None, "countries": None}
     assert config["cells"] == {
+        "models": list(PAPER_MODELS),
         "languages": list(LANGUAGES),
         "framings": list(FRAMINGS),
         "reasoning": list(REASONING),
