@@ -40,9 +40,10 @@ def _option_ids_from_vocab(tokenizer, scale_max: int) -> dict[int, int]:
 
 
 def _chat_ids(tokenizer, prompt: str) -> list[int]:
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
-    )
+    # The same token ids the workflow's generate step sends to its engine.
+    from culturalign.generation import chat_prompt_ids
+
+    return chat_prompt_ids(tokenizer, prompt)
 
 
 def authors_style(

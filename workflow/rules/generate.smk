@@ -10,6 +10,9 @@ from snakemake.exceptions import WorkflowError
 from culturalign.models import build_input, check_build_path, job_gpus, job_resources
 
 GENERATION = config["generation"]
+# A generate job takes every core it is given (one engine at a time on a laptop); under a
+# cluster executor run without --cores, 8 CPUs per job (a profile's set-threads overrides).
+GENERATE_THREADS = workflow.resource_settings.cores or 8
 SHARD = "results/generations/{model}/{language}/{framing}/{reasoning}.parquet"
 SHARDS = [SHARD.format(**cell) for cell in SETTINGS.cells()]
 
@@ -55,7 +58,7 @@ if GENERATION["mode"] == "run":
             model=lambda w: config["models"][w.model],
             generation=GENERATION,
             cache_dir="resources/.cache",
-        threads: workflow.cores
+        threads: GENERATE_THREADS
         resources:
             gpu=lambda w: job_gpus(config["models"][w.model]),
             mem_mb=lambda w: job_resources(config["models"][w.model])["mem_mb"],
