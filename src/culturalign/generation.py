@@ -29,6 +29,7 @@ import pandas as pd
 from culturalign import parsing
 from culturalign.engines.base import Engine, GenerationRequest, strip_stop_tokens
 from culturalign.errors import ConfigError
+from culturalign.prompts import PROMPT_COLUMNS
 from culturalign.scoring import (
     END_FACTOR_DEFINITION,
     ScoringItem,
@@ -39,17 +40,6 @@ from culturalign.scoring import (
 
 log = logging.getLogger(__name__)
 
-PROMPT_COLUMNS = (
-    "question_id",
-    "country",
-    "prompt_language",
-    "prompt",
-    "answer_cue",
-    "scale_min",
-    "scale_max",
-    "scale_type",
-)
-"""Columns run_cell needs from a prompts table."""
 
 SHARD_COLUMNS = (
     "question_id",

