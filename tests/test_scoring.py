@@ -224,6 +224,19 @@ def test_top_logprobs_are_sorted_truncated_and_limited_to_the_first_positions():
     assert top_logprobs_from_positions(positions, 0, 4) == ()
 
 
+def test_top_logprobs_name_undecoded_tokens_with_the_given_function():
+    undecoded = [{7: SimpleNamespace(logprob=-1.0, decoded_token=None), 3: -0.5}]
+    named = []
+
+    def token_text(token_id):
+        named.append(token_id)
+        return f"<{token_id}>"
+
+    top = top_logprobs_from_positions(undecoded, k=1, n_positions=1, token_text=token_text)
+    assert top == ((TokenLogprob(3, "<3>", -0.5),),)
+    assert named == [3]  # only kept tokens are named
+
+
 def test_candidate_logprobs_name_missing_ids_and_reject_nan():
     position = {1: SimpleNamespace(logprob=-1.5), 2: -0.25}
     assert candidate_logprobs(position, [1, 2]) == {1: -1.5, 2: -0.25}

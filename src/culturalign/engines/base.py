@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +174,10 @@ def load_engine(
 
 
 def top_logprobs_from_positions(
-    positions: Iterable[Mapping[int, Any]] | None, k: int, n_positions: int
+    positions: Iterable[Mapping[int, Any]] | None,
+    k: int,
+    n_positions: int,
+    token_text: Callable[[int], str] | None = None,
 ) -> tuple[tuple[TokenLogprob, ...], ...]:
     """Normalise per-position logprob maps into sorted top-k ``TokenLogprob`` tuples.
 
@@ -182,7 +185,8 @@ def top_logprobs_from_positions(
     generated position from token id to an object with ``logprob`` and ``decoded_token``
     attributes (or a plain float). Only the first ``n_positions`` positions and the ``k``
     most likely tokens of each are kept (vLLM adds the sampled token when it is not in the
-    top k; greedy decoding never needs that).
+    top k; greedy decoding never needs that). ``token_text`` names a kept token whose
+    ``decoded_token`` is missing (vLLM without detokenisation).
     """
     if positions is None or k <= 0:
         return ()
@@ -190,13 +194,17 @@ def top_logprobs_from_positions(
     for index, position in enumerate(positions):
         if index >= n_positions:
             break
+        ranked = sorted(
+            ((int(token_id), value) for token_id, value in position.items()),
+            key=lambda item: (-float(getattr(item[1], "logprob", item[1])), item[0]),
+        )[:k]
         entries = []
-        for token_id, value in position.items():
-            logprob = float(getattr(value, "logprob", value))
+        for token_id, value in ranked:
             token = getattr(value, "decoded_token", None)
-            entries.append(TokenLogprob(int(token_id), "" if token is None else token, logprob))
-        entries.sort(key=lambda item: (-item.logprob, item.token_id))
-        kept.append(tuple(entries[:k]))
+            if token is None:
+                token = token_text(token_id) if token_text is not None else ""
+            entries.append(TokenLogprob(token_id, token, float(getattr(value, "logprob", value))))
+        kept.append(tuple(entries))
     return tuple(kept)
 
 
