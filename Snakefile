@@ -1,6 +1,6 @@
-"""culturalign: whose values does a language model speak for? (MENAValues)"""
+"""culturalign: whose values does a language model speak for?"""
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -8,13 +8,12 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+# common.smk validates the config against workflow/schemas/ (defaults filled in).
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/prompts.smk"
 include: "workflow/rules/generate.smk"
+include: "workflow/rules/parse.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/plots.smk"

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from culturalign.metrics import MetricsSettings, cluster_bootstrap
+from culturalign.metrics import MetricsSettings, cluster_bootstrap, original_only
 
 FINDINGS: tuple[tuple[str, str, str, str], ...] = (
     # (finding, varied dimension, condition a, condition b) -> diff = b - a
@@ -103,7 +103,7 @@ def paired_contrast(
 def findings_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
     """All contrasts of :data:`FINDINGS` for :data:`METRICS`, per model, per stratum and pooled."""
     rows = []
-    for model, by_model in items.groupby("model", sort=True):
+    for model, by_model in original_only(items).groupby("model", sort=True):
         for finding, vary, a, b in FINDINGS:
             strata_dims = [d for d in DIMENSIONS if d != vary]
             strata: list[tuple[dict[str, str], pd.DataFrame]] = [

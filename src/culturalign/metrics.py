@@ -29,7 +29,11 @@ Definitions (``range = scale_max - scale_min``; options are the integers
 
 A neutral answer has no country: the English one is compared with every selected country
 that has human data, a native one with every selected country whose native language
-(zones table, column ``language``) it was asked in.
+(populations table, first of ``languages``) it was asked in.
+
+The answer and refusal come from the parse rule's answers table of each shard. Items carry
+the prompt ``variant``; summaries, consistency and findings use the original wording only
+(robustness variants have their own tables).
 """
 
 from __future__ import annotations
@@ -45,13 +49,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from culturalign.constants import CELL_KEYS, ORIGINAL_VARIANT
 from culturalign.errors import CulturalignError
+from culturalign.populations import native_languages
 
 LOG = logging.getLogger("culturalign.metrics")
 
 MODES = ("default", "paper")
-CELL_KEYS = ("model", "language", "framing", "reasoning")
-ITEM_KEYS = (*CELL_KEYS, "question_id", "country")
+ITEM_KEYS = (*CELL_KEYS, "variant", "question_id", "country")
 PROB_TOLERANCE = 1e-4
 """option_probs must sum to 1 within this tolerance; they are used as stored (no renormalising)."""
 
@@ -72,8 +77,10 @@ class MetricsSettings:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> MetricsSettings:
+        """From config ``metrics:`` (keys this dataclass does not hold are ignored)."""
         section = dict(section or {})
-        settings = cls(**{key: section[key] for key in section})
+        names = set(cls.__dataclass_fields__)
+        settings = cls(**{key: section[key] for key in section if key in names})
         if settings.mode not in MODES:
             raise MetricsError(
                 f"config metrics.mode: expected one of {MODES}, got {settings.mode!r}"
@@ -224,17 +231,40 @@ def human_vectors(
     return out
 
 
-def load_shards(shards: Iterable[tuple[Mapping[str, str], str | Path]]) -> pd.DataFrame:
-    """Concatenate generation shards, adding the cell columns and the shard path."""
+SHARD_COLUMNS = ("question_id", "country", "variant", "prompt_language", "response",
+                 "option_probs")  # fmt: skip
+ANSWER_KEYS = ("question_id", "country", "variant", "prompt_language")
+
+
+def load_shards(
+    shards: Iterable[tuple[Mapping[str, str], str | Path, str | Path]],
+) -> pd.DataFrame:
+    """Concatenate generation shards with their parsed answers (same rows, same order),
+    adding the cell columns and the shard path."""
     frames = []
-    columns = ["question_id", "country", "prompt_language", "response", "answer", "refusal",
-               "option_probs"]  # fmt: skip
-    for cell, path in shards:
+    for cell, path, answers_path in shards:
         frame = pd.read_parquet(path)
-        missing = [c for c in columns if c not in frame.columns]
+        missing = [c for c in SHARD_COLUMNS if c not in frame.columns]
         if missing:
             raise MetricsError(f"{path}: missing column(s) {', '.join(missing)}")
-        frame = frame[columns].copy()
+        frame = frame[list(SHARD_COLUMNS)].copy()
+        parsed = pd.read_parquet(answers_path)
+        if len(parsed) != len(frame):
+            raise MetricsError(
+                f"{answers_path}: {len(parsed)} rows for the {len(frame)} of {path} "
+                "(re-run the parse rule)"
+            )
+        for key in ANSWER_KEYS:
+            left = frame[key].astype(object).where(frame[key].notna(), None).tolist()
+            right = parsed[key].astype(object).where(parsed[key].notna(), None).tolist()
+            if left != right:
+                bad = next(i for i, (a, b) in enumerate(zip(left, right, strict=True)) if a != b)
+                raise MetricsError(
+                    f"{answers_path}: row {bad}, column {key}: {right[bad]!r} does not match "
+                    f"{path} ({left[bad]!r}); re-run the parse rule"
+                )
+        frame["answer"] = parsed["answer"].to_numpy()
+        frame["refusal"] = parsed["refusal"].to_numpy()
         for key in CELL_KEYS:
             frame[key] = cell[key]
         frame["shard"] = str(path)
@@ -243,6 +273,13 @@ def load_shards(shards: Iterable[tuple[Mapping[str, str], str | Path]]) -> pd.Da
     if not frames:
         raise MetricsError("no generation shards given")
     return pd.concat(frames, ignore_index=True)
+
+
+def original_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the original prompt wording (every table without a variant: all rows)."""
+    if "variant" not in frame.columns:
+        return frame
+    return frame[frame["variant"] == ORIGINAL_VARIANT]
 
 
 def _targets(row: Any, countries: Sequence[str], native_of: Mapping[str, str]) -> list[str]:
@@ -258,14 +295,15 @@ def item_table(
     shards: pd.DataFrame,
     questions: pd.DataFrame,
     human: pd.DataFrame,
-    zones: pd.DataFrame,
+    populations: pd.DataFrame,
     settings: MetricsSettings,
     countries: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per (model, language, framing, reasoning, question_id, country).
+    """One row per (model, language, framing, reasoning, variant, question_id, country).
 
-    ``countries``: the selected countries (``None`` = every country in ``zones``). Neutral
-    rows are expanded to the selected countries that have human data for the question.
+    ``countries``: the selected populations (``None`` = every one in ``populations``).
+    Neutral rows are expanded to the selected populations that have human data for the
+    question.
     The returned frame carries a private ``_probs`` column (the option vector) used by
     :func:`consistency_table`; drop it before writing.
     """
@@ -274,8 +312,8 @@ def item_table(
         for q in questions.itertuples(index=False)
     }
     humans = human_vectors(human, questions)
-    native_of = dict(zip(zones["country"].astype(str), zones["language"].astype(str), strict=True))
-    selected = list(countries) if countries is not None else list(native_of)
+    native_of = native_languages(populations)
+    selected = list(countries) if countries is not None else list(populations["country"])
     seen: set[tuple] = set()
     records = []
     for row in shards.itertuples(index=False):
@@ -298,13 +336,14 @@ def item_table(
             hv = humans.get((qid, country))
             if neutral_row and hv is None:
                 continue  # neutral answers are compared only with countries that have data
-            key = (row.model, row.language, row.framing, row.reasoning, qid, country)
+            key = (row.model, row.language, row.framing, row.reasoning, row.variant, qid, country)
             if key in seen:
                 raise MetricsError(f"{where}: duplicate item {key}")
             seen.add(key)
             record = {
                 "model": row.model, "language": row.language, "framing": row.framing,
-                "reasoning": row.reasoning, "question_id": qid, "country": country,
+                "reasoning": row.reasoning, "variant": row.variant, "question_id": qid,
+                "country": country,
                 "prompt_language": row.prompt_language, "scale_type": stype,
                 "scale_min": lo, "scale_max": hi, "nvas_mode": scoring(stype, settings.mode),
                 "answer": answer, "expected": expected, "human_mean": None, "nvas": None,
@@ -324,7 +363,8 @@ def item_table(
 
 
 _ITEM_COLUMNS = [
-    "model", "language", "framing", "reasoning", "question_id", "country", "prompt_language",
+    "model", "language", "framing", "reasoning", "variant", "question_id", "country",
+    "prompt_language",
     "scale_type", "scale_min", "scale_max", "nvas_mode", "answer", "expected", "human_mean",
     "nvas", "overlap", "kld", "refusal", "leakage", "max_prob", "_probs",
 ]  # fmt: skip
@@ -375,7 +415,7 @@ def consistency_table(items: pd.DataFrame, mode: str) -> pd.DataFrame:
     and SPD (neutral vs persona) in that language. Other score columns are null.
     """
     keep = [*ITEM_KEYS, "scale_type", "scale_min", "scale_max", "answer", "_probs"]
-    base = items[keep].rename(columns={"_probs": "probs"})
+    base = original_only(items)[keep].drop(columns="variant").rename(columns={"_probs": "probs"})
     meta = ["question_id", "country", "scale_type", "scale_min", "scale_max"]
     frames = []
     # CLCS: en vs native within (model, framing, reasoning)
@@ -453,7 +493,7 @@ def summary_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFram
     same interval columns; ``n`` (item rows) and ``n_questions``.
     """
     rows = []
-    for cell, group in items.groupby(list(CELL_KEYS), sort=True):
+    for cell, group in original_only(items).groupby(list(CELL_KEYS), sort=True):
         row: dict[str, Any] = dict(zip(CELL_KEYS, cell, strict=True))
         row["n"] = len(group)
         row["n_questions"] = group["question_id"].nunique()
@@ -503,7 +543,7 @@ def leakage_examples(
     """The most confident leaked refusals (one per shard row), response beside distribution."""
     qinfo = questions.set_index("question_id")
     rows = []
-    for row in shards.itertuples(index=False):
+    for row in original_only(shards).itertuples(index=False):
         if _is_missing(row.refusal) or not bool(row.refusal):
             continue
         q = qinfo.loc[str(row.question_id)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from culturalign.benchmark import sha256_of
 from culturalign.errors import ConfigError
+from culturalign.provenance import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -223,13 +224,47 @@ def job_resources(entry: Mapping[str, Any]) -> dict[str, int]:
     return estimate
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+"""A Hugging Face hub id: ``name`` or ``owner/name`` (no ``--`` or ``..``)."""
+
+
+def is_hub_id(value: str) -> bool:
+    """Whether ``value`` is a syntactically valid Hugging Face hub repository id."""
+    return bool(HUB_ID.match(value)) and "--" not in value and ".." not in value
+
+
 def check_build_path(key: str, entry: Mapping[str, Any]) -> None:
     """A built model must live inside the project (the build rule replaces its directory)."""
     path = Path(str(entry["path"]))
     if path.is_absolute() or ".." in path.parts:
         raise ConfigError(
-            f"models.{key}.path: {path} must be a relative path inside the project when "
-            f"models.{key}.build is set (rule build_model creates and replaces it)"
+            f"config key models.{key}.path: {path} must be a relative path inside the project "
+            f"when models.{key}.build is set (rule build_model creates and replaces it)"
+        )
+    if entry["build"] not in RECIPES:
+        raise ConfigError(
+            f"config key models.{key}.build: unknown recipe {entry['build']!r} "
+            f"(known: {', '.join(sorted(RECIPES))})"
+        )
+
+
+def check_model_path(key: str, entry: Mapping[str, Any]) -> None:
+    """Before any job starts: a model's ``path`` must be a directory, a hub id or built."""
+    if entry.get("build"):
+        check_build_path(key, entry)
+        return
+    if entry.get("engine", "vllm") not in ("vllm", "hf"):
+        return
+    path = str(entry.get("path") or "")
+    if Path(path).is_dir():
+        return
+    if Path(path).exists():
+        raise ConfigError(f"config key models.{key}.path: {path} is a file, not a model directory")
+    if not is_hub_id(path):
+        raise ConfigError(
+            f"config key models.{key}.path: {path!r} is neither an existing directory nor a "
+            "Hugging Face hub id (owner/name); check the path, or set models."
+            f"{key}.build to a recipe that creates it"
         )
 
 

@@ -1,14 +1,16 @@
-"""Build the prompts of one cell (language x framing x reasoning) from templates and data.
+"""Build the prompts of one cell (language x framing x reasoning) of a benchmark.
 
 Templates (``resources/prompts/templates.yaml``) hold every wording as data, per prompt
-language; translations (a table question_id, language, text) hold the native-language
-question text. Both are validated on load, and errors name the file and the key or line.
+language (any ISO 639 code); translations (a table question_id, language, text[, options])
+hold the question text in languages other than English. Both are validated on load; errors
+name the file and the key or line. A language a cell needs but the templates lack is an
+error naming the language and the key to add.
 
-Cells (DESIGN.md): language ``en`` or ``native`` (the country's language, from
-``resources/cultural_zones.csv``); a neutral ``en`` cell asks each question once; a neutral
-``native`` cell asks each question once per native language of the selected countries that
-have human data for it; persona and observer cells ask once per (question, country) pair with
-human data, in English or in the country's language.
+Which prompts a cell holds (``docs/architecture.md``): the benchmark says which (question,
+population) pairs get prompts (those with human data, by default), the config may subset
+them. A neutral ``en`` cell asks each question once; a neutral ``native`` cell once per
+native language of the selected populations that have the question; persona and observer
+cells once per (question, population) pair, in English or in the population's language.
 """
 
 from __future__ import annotations
@@ -24,38 +26,57 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from culturalign.constants import CELL_LANGUAGES, FRAMINGS, LABEL_KINDS, ORIGINAL_VARIANT, REASONING
 from culturalign.errors import ConfigError
+from culturalign.populations import LANGUAGE_CODE, localized_country_name, native_languages
 
-PROMPT_LANGUAGES: tuple[str, ...] = ("en", "ar", "fa", "tr")
-NATIVE_LANGUAGES: tuple[str, ...] = ("ar", "fa", "tr")
-CELL_LANGUAGES: tuple[str, ...] = ("en", "native")
-FRAMINGS: tuple[str, ...] = ("neutral", "persona", "observer")
-REASONING: tuple[str, ...] = ("zero", "cot")
 TRANSLATION_COLUMNS: tuple[str, ...] = ("question_id", "language", "text")
+OPTIONAL_TRANSLATION_COLUMNS: tuple[str, ...] = ("options",)
+"""``options``: the option texts in that language, in code order, separated by `` | ``."""
+OPTION_SEPARATOR = "|"
 PROMPT_COLUMNS: tuple[str, ...] = (
     "question_id",
     "country",
+    "variant",
     "prompt_language",
     "prompt",
     "answer_cue",
     "scale_min",
     "scale_max",
     "scale_type",
+    "label_kind",
+    "option_labels",
+    "option_codes",
 )
+"""``option_labels`` / ``option_codes``: the options as the prompt shows them, in display
+order (label shown, and the benchmark's option code it stands for)."""
 
 # Placeholders each template may use, and those it must use.
 _FRAMING_FIELDS = {"question", "country"}
-_REASONING_FIELDS = {"answer_cue", "scale_min", "scale_max"}
+_REASONING_FIELDS = {"answer_cue", "first_label", "last_label", "labels"}
 _LAYOUT_FIELDS = {"framing", "reasoning"}
+_OPTION_LIST_FIELDS = {"question", "options"}
+_OPTION_LINE_FIELDS = {"label", "text"}
+_LANGUAGE_KEYS = ("answer_cue", "framing", "reasoning", "options", "countries")
+
+
+@dataclass(frozen=True)
+class OptionFormat:
+    """How a benchmark that shows its options lists them after the question."""
+
+    list: str = "{question}\n\n{options}"
+    line: str = "({label}) {text}"
 
 
 @dataclass(frozen=True)
 class LanguageTemplates:
-    """The wording of one prompt language."""
+    """The wording of one prompt language (each template: a list of wordings, the first being
+    the original one; further wordings are variants)."""
 
     answer_cue: str
-    framing: Mapping[str, str]
-    reasoning: Mapping[str, str]
+    framing: Mapping[str, tuple[str, ...]]
+    reasoning: Mapping[str, Mapping[str, tuple[str, ...]]]
+    options: OptionFormat
     countries: Mapping[str, str]
 
 
@@ -67,55 +88,118 @@ class Templates:
     layout: str
     languages: Mapping[str, LanguageTemplates]
 
+    def language(self, language: str, needed_by: str = "") -> LanguageTemplates:
+        """The templates of ``language``; a missing language is an error naming the key."""
+        if language not in self.languages:
+            need = f" (needed by {needed_by})" if needed_by else ""
+            raise ConfigError(
+                f"{self.path}: key languages.{language} is missing{need}; add a block with "
+                f"keys answer_cue, framing, reasoning (known: {', '.join(self.languages)})"
+            )
+        return self.languages[language]
+
+    def country_name(self, language: str, country: str, iso3: str | None = None) -> str:
+        """``country`` as prompts in ``language`` name it: the template's name, else (English)
+        the benchmark's own name, else the CLDR name of the ISO country."""
+        wording = self.language(language)
+        if country in wording.countries:
+            return wording.countries[country]
+        if language == "en":
+            return country
+        if iso3:
+            from culturalign.populations import country_by_iso3
+
+            record = country_by_iso3(iso3)
+            name = localized_country_name(record.alpha_2, language) if record else None
+            if name:
+                return name
+        raise ConfigError(
+            f"{self.path}: key languages.{language}.countries has no name for {country!r} "
+            "(and no ISO country name is known for it): add one"
+        )
+
     def render(
         self,
         language: str,
         framing: str,
         reasoning: str,
         question: str,
-        scale_min: int,
-        scale_max: int,
+        labels: Sequence[str],
+        label_kind: str = "number",
         country: str | None = None,
+        *,
+        iso3: str | None = None,
+        option_texts: Sequence[str] | None = None,
+        wording: int = 0,
     ) -> str:
-        """The full user message for one question (and country, unless neutral)."""
-        wording = self.languages[language]
+        """The full user message for one question (and population, unless neutral).
+
+        ``labels`` are the options' labels in display order; ``option_texts`` (same order)
+        are listed after the question when given. ``wording`` picks a template variant.
+        """
+        block = self.language(language)
         country_name = None
         if framing != "neutral":
             if country is None:
                 raise ValueError(f"framing {framing!r} needs a country")
-            country_name = wording.countries.get(country)
-            if country_name is None:
-                raise ConfigError(
-                    f"{self.path}: key languages.{language}.countries has no name for "
-                    f"country {country!r}"
-                )
-        framing_text = wording.framing[framing].format(question=question, country=country_name)
-        reasoning_text = wording.reasoning[reasoning].format(
-            answer_cue=wording.answer_cue, scale_min=scale_min, scale_max=scale_max
+            country_name = self.country_name(language, country, iso3)
+        if option_texts is not None:
+            lines = [
+                block.options.line.format(label=label, text=text)
+                for label, text in zip(labels, option_texts, strict=True)
+            ]
+            question = block.options.list.format(question=question, options="\n".join(lines))
+        if label_kind not in block.reasoning:
+            raise ConfigError(
+                f"{self.path}: key languages.{language}.reasoning.{label_kind} is missing "
+                f"(needed for options labelled by {label_kind}s)"
+            )
+        framing_text = _pick(block.framing[framing], wording).format(
+            question=question, country=country_name
+        )
+        reasoning_text = _pick(block.reasoning[label_kind][reasoning], wording).format(
+            answer_cue=block.answer_cue,
+            first_label=labels[0],
+            last_label=labels[-1],
+            labels=", ".join(labels),
         )
         return self.layout.format(framing=framing_text, reasoning=reasoning_text)
 
 
+def _pick(wordings: tuple[str, ...], index: int) -> str:
+    return wordings[index % len(wordings)]
+
+
 @dataclass(frozen=True)
 class Translations:
-    """Native-language question text: ``frame`` has columns question_id, language, text."""
+    """Question text in other languages: ``frame`` has columns question_id, language, text
+    and optionally options."""
 
     path: Path
     frame: pd.DataFrame
-    _texts: dict[tuple[str, str], str] = field(init=False, repr=False, compare=False)
+    _texts: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        texts = {
-            (str(question_id), str(language)): str(text)
-            for question_id, language, text in self.frame[list(TRANSLATION_COLUMNS)].itertuples(
-                index=False
-            )
-        }
+        has_options = "options" in self.frame.columns
+        texts = {}
+        for row in self.frame.itertuples(index=False):
+            options = None
+            if has_options and isinstance(row.options, str) and row.options.strip():
+                options = tuple(part.strip() for part in row.options.split(OPTION_SEPARATOR))
+            texts[(str(row.question_id), str(row.language))] = (str(row.text), options)
         object.__setattr__(self, "_texts", texts)
 
     def text(self, question_id: str, language: str) -> str | None:
         """The question's text in ``language``, or ``None`` when the table has none."""
-        return self._texts.get((question_id, language))
+        entry = self._texts.get((question_id, language))
+        return None if entry is None else entry[0]
+
+    def options(self, question_id: str, language: str) -> tuple[str, ...] | None:
+        """The question's option texts in ``language`` (code order), if the table has them."""
+        entry = self._texts.get((question_id, language))
+        return None if entry is None else entry[1]
 
 
 # --------------------------------------------------------------------------- templates
@@ -158,31 +242,53 @@ def _check_template(value: Any, where: str, allowed: set[str], required: Iterabl
     return value
 
 
+def _wordings(value: Any, where: str, allowed: set[str], required: Iterable[str] = ()):
+    """One template or a list of wordings (the first is the original)."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ConfigError(f"{where}: must be a string or a non-empty list of strings")
+    return tuple(
+        _check_template(item, f"{where}[{index}]" if isinstance(value, list) else where,
+                        allowed, required)
+        for index, item in enumerate(values)
+    )  # fmt: skip
+
+
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: must be a mapping, got {type(value).__name__}")
     return value
 
 
-def _keys(value: Mapping[str, Any], expected: Sequence[str], where: str) -> None:
-    missing = [key for key in expected if key not in value]
+def _keys(
+    value: Mapping[str, Any], required: Sequence[str], where: str, optional: Sequence[str] = ()
+) -> None:
+    missing = [key for key in required if key not in value]
     if missing:
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
-    extra = [key for key in value if key not in expected]
+    allowed = (*required, *optional)
+    extra = [key for key in value if key not in allowed]
     if extra:
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(str, extra))} "
-            f"(expected: {', '.join(expected)})"
+            f"{where}: unknown key(s) {', '.join(map(str, extra))} (expected: {', '.join(allowed)})"
         )
 
 
-def load_templates(path: str | Path, countries: Iterable[str] | None = None) -> Templates:
-    """Load and validate the templates file.
+def _option_format(value: Any, where: str, base: OptionFormat) -> OptionFormat:
+    if value is None:
+        return base
+    block = _mapping(value, where)
+    _keys(block, (), where, ("list", "line"))
+    return OptionFormat(
+        list=_check_template(block.get("list", base.list), f"{where}.list",
+                             _OPTION_LIST_FIELDS, _OPTION_LIST_FIELDS),
+        line=_check_template(block.get("line", base.line), f"{where}.line",
+                             _OPTION_LINE_FIELDS, _OPTION_LINE_FIELDS),
+    )  # fmt: skip
 
-    ``countries``: the countries every language must name (default: the 16 of MENAValues).
-    """
-    from culturalign.benchmark import COUNTRIES
 
+def load_templates(path: str | Path) -> Templates:
+    """Load and validate the templates file (every language block it has is checked)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: templates file not found (config key prompts.templates)")
@@ -191,46 +297,60 @@ def load_templates(path: str | Path, countries: Iterable[str] | None = None) -> 
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     data = _mapping(data, f"{path}")
-    _keys(data, ("layout", "languages"), f"{path}")
+    _keys(data, ("layout", "languages"), f"{path}", ("options",))
     layout = _check_template(data["layout"], f"{path}: key layout", _LAYOUT_FIELDS, _LAYOUT_FIELDS)
+    options = _option_format(data.get("options"), f"{path}: key options", OptionFormat())
     languages_raw = _mapping(data["languages"], f"{path}: key languages")
-    _keys(languages_raw, PROMPT_LANGUAGES, f"{path}: key languages")
-    needed_countries = tuple(COUNTRIES if countries is None else countries)
+    if not languages_raw:
+        raise ConfigError(f"{path}: key languages: no language defined")
     languages: dict[str, LanguageTemplates] = {}
-    for language in PROMPT_LANGUAGES:
+    for language, block in languages_raw.items():
         key = f"languages.{language}"
-        block = _mapping(languages_raw[language], f"{path}: key {key}")
-        _keys(block, ("answer_cue", "framing", "reasoning", "countries"), f"{path}: key {key}")
+        if not LANGUAGE_CODE.match(str(language)):
+            raise ConfigError(f"{path}: key {key}: not a language code (e.g. en, ar, pt-BR)")
+        block = _mapping(block, f"{path}: key {key}")
+        _keys(block, ("answer_cue", "framing", "reasoning"), f"{path}: key {key}",
+              ("options", "countries"))  # fmt: skip
         cue = block["answer_cue"]
         if not isinstance(cue, str) or not cue.strip():
             raise ConfigError(f"{path}: key {key}.answer_cue: must be a non-empty string")
         framing = _mapping(block["framing"], f"{path}: key {key}.framing")
         _keys(framing, FRAMINGS, f"{path}: key {key}.framing")
+        framings = {}
         for name in FRAMINGS:
             required = ("question",) if name == "neutral" else ("question", "country")
             allowed = {"question"} if name == "neutral" else _FRAMING_FIELDS
-            _check_template(framing[name], f"{path}: key {key}.framing.{name}", allowed, required)
-        reasoning = _mapping(block["reasoning"], f"{path}: key {key}.reasoning")
-        _keys(reasoning, REASONING, f"{path}: key {key}.reasoning")
-        for name in REASONING:
-            required = ("answer_cue",) if name == "cot" else ()
-            _check_template(
-                reasoning[name],
-                f"{path}: key {key}.reasoning.{name}",
-                _REASONING_FIELDS,
-                required,
+            framings[name] = _wordings(
+                framing[name], f"{path}: key {key}.framing.{name}", allowed, required
             )
-        names = _mapping(block["countries"], f"{path}: key {key}.countries")
-        for country in needed_countries:
-            value = names.get(country)
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(
-                    f"{path}: key {key}.countries.{country}: missing or empty country name"
+        reasoning_raw = _mapping(block["reasoning"], f"{path}: key {key}.reasoning")
+        if not reasoning_raw:
+            raise ConfigError(
+                f"{path}: key {key}.reasoning: needs a block per label kind "
+                f"({', '.join(LABEL_KINDS)})"
+            )
+        _keys(reasoning_raw, (), f"{path}: key {key}.reasoning", LABEL_KINDS)
+        reasoning: dict[str, dict[str, tuple[str, ...]]] = {}
+        for kind, modes in reasoning_raw.items():
+            where = f"{path}: key {key}.reasoning.{kind}"
+            modes = _mapping(modes, where)
+            _keys(modes, REASONING, where)
+            reasoning[kind] = {
+                name: _wordings(
+                    modes[name], f"{where}.{name}", _REASONING_FIELDS,
+                    ("answer_cue",) if name == "cot" else (),
                 )
-        languages[language] = LanguageTemplates(
+                for name in REASONING
+            }  # fmt: skip
+        names = _mapping(block.get("countries") or {}, f"{path}: key {key}.countries")
+        for country, value in names.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{path}: key {key}.countries.{country}: empty country name")
+        languages[str(language)] = LanguageTemplates(
             answer_cue=cue,
-            framing={name: framing[name] for name in FRAMINGS},
-            reasoning={name: reasoning[name] for name in REASONING},
+            framing=framings,
+            reasoning=reasoning,
+            options=_option_format(block.get("options"), f"{path}: key {key}.options", options),
             countries={str(country): str(value) for country, value in names.items()},
         )
     return Templates(path=path, layout=layout, languages=languages)
@@ -242,9 +362,9 @@ def load_templates(path: str | Path, countries: Iterable[str] | None = None) -> 
 def load_translations(path: str | Path) -> Translations:
     """Load and validate a translation table (TSV, or CSV by extension; UTF-8).
 
-    Columns question_id, language (ar, fa or tr), text; cells may hold quoted line breaks.
-    Errors name the file and line: missing column, empty cell, unknown language, duplicate
-    (question_id, language).
+    Columns question_id, language, text, and optionally options (the option texts in code
+    order, separated by ``|``); cells may hold quoted line breaks. Errors name the file and
+    line: missing column, empty cell, bad language code, duplicate (question_id, language).
     """
     path = Path(path)
     if not path.is_file():
@@ -266,17 +386,18 @@ def load_translations(path: str | Path) -> Translations:
                 "text separated by " + ("commas" if delimiter == "," else "tabs") + ")"
             )
         reader.fieldnames = header
+        columns = [c for c in (*TRANSLATION_COLUMNS, *OPTIONAL_TRANSLATION_COLUMNS) if c in header]
         try:
             for row in reader:
                 line = reader.line_num
-                values = {column: (row.get(column) or "").strip() for column in TRANSLATION_COLUMNS}
-                for column, value in values.items():
-                    if not value:
+                values = {column: (row.get(column) or "").strip() for column in columns}
+                for column in TRANSLATION_COLUMNS:
+                    if not values[column]:
                         raise ConfigError(f"{path}: line {line}, column {column}: empty value")
-                if values["language"] not in NATIVE_LANGUAGES:
+                if not LANGUAGE_CODE.match(values["language"]) or values["language"] == "en":
                     raise ConfigError(
-                        f"{path}: line {line}, column language: unknown language "
-                        f"{values['language']!r} (expected one of {', '.join(NATIVE_LANGUAGES)})"
+                        f"{path}: line {line}, column language: {values['language']!r} is not "
+                        "a language code other than en (e.g. ar, fa, tr)"
                     )
                 key = (values["question_id"], values["language"])
                 if key in seen:
@@ -288,46 +409,8 @@ def load_translations(path: str | Path) -> Translations:
                 records.append(values)
         except csv.Error as exc:
             raise ConfigError(f"{path}: line {reader.line_num}: {exc}") from exc
-    frame = pd.DataFrame(records, columns=list(TRANSLATION_COLUMNS))
+    frame = pd.DataFrame(records, columns=columns)
     return Translations(path=path, frame=frame)
-
-
-def load_country_languages(path: str | Path) -> dict[str, str]:
-    """Country -> native prompt language (ar, fa or tr) from the zones CSV, in file order."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: zones table not found (config key zones_csv)")
-    result: dict[str, str] = {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [column for column in ("country", "language") if column not in header]
-        if missing:
-            raise ConfigError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-        for row in reader:
-            country = (row["country"] or "").strip()
-            language = (row["language"] or "").strip()
-            if not country:
-                raise ConfigError(f"{path}: line {reader.line_num}, column country: empty value")
-            if language not in NATIVE_LANGUAGES:
-                raise ConfigError(
-                    f"{path}: line {reader.line_num}, column language: {language!r} for "
-                    f"{country} (expected one of {', '.join(NATIVE_LANGUAGES)})"
-                )
-            if country in result:
-                raise ConfigError(
-                    f"{path}: line {reader.line_num}: country {country!r} appears twice"
-                )
-            result[country] = language
-    return result
-
-
-def default_country_languages() -> dict[str, str]:
-    """DESIGN.md's rule: fa for Iran, tr for Turkey, ar for the other 14 countries."""
-    from culturalign.benchmark import COUNTRIES
-
-    special = {"Iran": "fa", "Turkey": "tr"}
-    return {country: special.get(country, "ar") for country in COUNTRIES}
 
 
 def template_hash(templates_path: str | Path, translations_path: str | Path | None = None) -> str:
@@ -345,92 +428,112 @@ def template_hash(templates_path: str | Path, translations_path: str | Path | No
 # ------------------------------------------------------------------------------ building
 
 
-def select_questions(questions: pd.DataFrame, question_ids: Sequence[str] | None) -> pd.DataFrame:
+def select_questions(
+    questions: pd.DataFrame, question_ids: Sequence[str] | None, where: str = "subset"
+) -> pd.DataFrame:
     """The questions of ``subset.questions`` (all when ``None``), in table order."""
     if question_ids is None:
         return questions
     known = set(questions["question_id"])
-    for question_id in question_ids:
-        if question_id not in known:
-            raise ConfigError(
-                f"config key subset.questions: unknown question id {question_id!r} "
-                "(ids look like WVS-Q1 or AOI-0300)"
-            )
+    unknown = [question_id for question_id in question_ids if question_id not in known]
+    if unknown:
+        examples = ", ".join(list(questions["question_id"])[:3])
+        raise ConfigError(
+            f"config key {where}.questions: unknown question id(s) "
+            f"{', '.join(map(repr, unknown))} (ids look like {examples})"
+        )
     return questions[questions["question_id"].isin(set(question_ids))]
 
 
-def select_countries(
-    country_languages: Mapping[str, str], countries: Sequence[str] | None
+def select_populations(
+    populations: pd.DataFrame, selected: Sequence[str] | None, where: str = "subset"
 ) -> list[str]:
-    """The countries of ``subset.countries`` (all when ``None``), in zones-table order."""
-    if countries is None:
-        return list(country_languages)
-    for country in countries:
-        if country not in country_languages:
-            raise ConfigError(
-                f"config key subset.countries: unknown country {country!r} "
-                f"(known: {', '.join(country_languages)})"
-            )
-    wanted = set(countries)
-    return [country for country in country_languages if country in wanted]
+    """The populations of ``subset.populations`` (all when ``None``), in table order."""
+    names = [str(name) for name in populations["country"]]
+    if selected is None:
+        return names
+    unknown = [name for name in selected if name not in names]
+    if unknown:
+        raise ConfigError(
+            f"config key {where}.populations: unknown population(s) "
+            f"{', '.join(map(repr, unknown))} (known: {', '.join(names)})"
+        )
+    wanted = set(selected)
+    return [name for name in names if name in wanted]
+
+
+@dataclass(frozen=True)
+class PromptTarget:
+    """One prompt of a cell: the question row, the population (None: neutral), the language."""
+
+    question: Any
+    country: str | None
+    language: str
 
 
 def prompt_targets(
     questions: pd.DataFrame,
-    human: pd.DataFrame,
+    pairs: pd.DataFrame,
+    populations: pd.DataFrame,
     language: str,
     framing: str,
-    countries: Sequence[str] | None = None,
     *,
     question_ids: Sequence[str] | None = None,
-    country_languages: Mapping[str, str] | None = None,
-) -> Iterator[tuple[Any, str | None, str]]:
-    """Yield ``(question row, country or None, prompt_language)`` for every prompt of a cell.
+    selected_populations: Sequence[str] | None = None,
+    where: str = "subset",
+) -> Iterator[PromptTarget]:
+    """Every prompt of a (language, framing) cell, in question then population order.
 
-    Neutral English: one per question with human data; neutral native: one per question per
-    native language spoken in a selected country with data; persona/observer: one per
-    (question, country) pair with data, in English or the country's language.
+    ``pairs``: the (question_id, country) pairs that get prompts (the benchmark's choice).
     """
-    if country_languages is None:
-        country_languages = default_country_languages()
-    selected_questions = select_questions(questions, question_ids)
-    selected_countries = select_countries(country_languages, countries)
-    country_rank = {country: rank for rank, country in enumerate(selected_countries)}
-
-    pairs = human.loc[
-        human["question_id"].isin(set(selected_questions["question_id"]))
-        & human["country"].isin(country_rank),
+    selected_questions = select_questions(questions, question_ids, where)
+    countries = select_populations(populations, selected_populations, where)
+    rank = {country: index for index, country in enumerate(countries)}
+    native_of = native_languages(populations)
+    language_order = list(dict.fromkeys(native_of[c] for c in countries if c in native_of))
+    chosen = pairs.loc[
+        pairs["question_id"].isin(set(selected_questions["question_id"]))
+        & pairs["country"].isin(rank),
         ["question_id", "country"],
     ].drop_duplicates()
     by_question: dict[str, list[str]] = {}
-    for question_id, country in pairs.itertuples(index=False):
-        by_question.setdefault(question_id, []).append(country)
+    for question_id, country in chosen.itertuples(index=False):
+        by_question.setdefault(str(question_id), []).append(str(country))
+
+    def native(country: str) -> str:
+        if country not in native_of:
+            raise ConfigError(
+                f"population {country!r} has no prompt language for native cells: add it to "
+                f"the populations table (column language) of config key {where}"
+            )
+        return native_of[country]
 
     for question in selected_questions.itertuples(index=False):
-        with_data = sorted(by_question.get(question.question_id, []), key=country_rank.__getitem__)
+        with_data = sorted(by_question.get(question.question_id, []), key=rank.__getitem__)
         if not with_data:
             continue
         if framing == "neutral":
             if language == "en":
-                yield question, None, "en"
+                yield PromptTarget(question, None, "en")
             else:
-                spoken = {country_languages[country] for country in with_data}
-                for lang in NATIVE_LANGUAGES:
+                spoken = {native(country) for country in with_data}
+                for lang in language_order:
                     if lang in spoken:
-                        yield question, None, lang
+                        yield PromptTarget(question, None, lang)
         else:
             for country in with_data:
-                yield question, country, "en" if language == "en" else country_languages[country]
+                yield PromptTarget(question, country, "en" if language == "en" else native(country))
 
 
 def prompts_per_cell(
     questions: pd.DataFrame,
-    human: pd.DataFrame,
+    pairs: pd.DataFrame,
+    populations: pd.DataFrame,
     cells: Iterable[tuple[str, str]],
-    countries: Sequence[str] | None = None,
     *,
     question_ids: Sequence[str] | None = None,
-    country_languages: Mapping[str, str] | None = None,
+    selected_populations: Sequence[str] | None = None,
+    where: str = "subset",
 ) -> dict[tuple[str, str], int]:
     """Number of prompts of each (language, framing) cell (the same for both reasoning modes)."""
     return {
@@ -438,36 +541,47 @@ def prompts_per_cell(
             1
             for _ in prompt_targets(
                 questions,
-                human,
+                pairs,
+                populations,
                 language,
                 framing,
-                countries,
                 question_ids=question_ids,
-                country_languages=country_languages,
+                selected_populations=selected_populations,
+                where=where,
             )  # fmt: skip
         )
         for language, framing in cells
     }
 
 
+def label_kind(labels: Sequence[str], where: str = "") -> str:
+    """``number`` when every label is a number, ``letter`` when every label is letters."""
+    if all(label.isdecimal() for label in labels):
+        return "number"
+    if all(label.isalpha() or all(ch.isalpha() or ch == "\u0640" for ch in label)
+           for label in labels):  # fmt: skip
+        return "letter"
+    raise ConfigError(f"{where}options mix numbers and letters or use other characters: {labels}")
+
+
 def build_prompts(
     questions: pd.DataFrame,
-    human: pd.DataFrame,
+    pairs: pd.DataFrame,
+    populations: pd.DataFrame,
     templates: Templates,
     translations: Translations | None,
     language: str,
     framing: str,
     reasoning: str,
-    countries: Sequence[str] | None = None,
     *,
     question_ids: Sequence[str] | None = None,
-    country_languages: Mapping[str, str] | None = None,
+    selected_populations: Sequence[str] | None = None,
+    where: str = "subset",
 ) -> pd.DataFrame:
-    """One row per prompt of the cell (columns ``PROMPT_COLUMNS``).
+    """One row per prompt of the cell (columns :data:`PROMPT_COLUMNS`).
 
-    ``countries`` / ``question_ids``: config ``subset.countries`` / ``subset.questions``
-    (``None`` = all). ``country_languages``: country -> native language (default: DESIGN.md's
-    rule). ``translations`` may be ``None`` for ``language="en"``.
+    ``question_ids`` / ``selected_populations``: the benchmark's ``subset`` (``None`` = all);
+    ``where`` names its config key in errors. ``translations`` may be ``None`` for ``en``.
     """
     for value, allowed, name in (
         (language, CELL_LANGUAGES, "language"),
@@ -476,32 +590,46 @@ def build_prompts(
     ):
         if value not in allowed:
             raise ConfigError(f"unknown {name} {value!r} (expected one of {', '.join(allowed)})")
-    if language == "native" and translations is None:
-        raise ConfigError("native-language prompts need a translation table (prompts.translations)")
+    iso3 = dict(zip(populations["country"].astype(str), populations["iso3"], strict=True))
     rows: list[dict[str, Any]] = []
-    for question, country, prompt_language in prompt_targets(
-        questions, human, language, framing, countries,
-        question_ids=question_ids, country_languages=country_languages,
+    for target in prompt_targets(
+        questions, pairs, populations, language, framing, question_ids=question_ids,
+        selected_populations=selected_populations, where=where,
     ):  # fmt: skip
-        text = _question_text(question, prompt_language, translations, language, framing)
+        question, country, prompt_language = target.question, target.country, target.language
+        options = list(question.options)
+        codes = [int(option["code"]) for option in options]
+        labels = [str(option["label"]) for option in options]
+        kind = label_kind(labels, f"question {question.question_id}: ")
+        text, option_texts = _question_text(
+            question, prompt_language, translations, language, framing
+        )
+        cell = f"the {language}/{framing}/{reasoning} prompts"
+        block = templates.language(prompt_language, needed_by=cell)
         rows.append(
             {
                 "question_id": question.question_id,
                 "country": country,
+                "variant": ORIGINAL_VARIANT,
                 "prompt_language": prompt_language,
                 "prompt": templates.render(
                     prompt_language,
                     framing,
                     reasoning,
                     text,
-                    int(question.scale_min),
-                    int(question.scale_max),
+                    labels,
+                    kind,
                     country,
-                ),
-                "answer_cue": templates.languages[prompt_language].answer_cue,
+                    iso3=None if country is None or pd.isna(iso3.get(country)) else iso3[country],
+                    option_texts=option_texts,
+                ),  # fmt: skip
+                "answer_cue": block.answer_cue,
                 "scale_min": int(question.scale_min),
                 "scale_max": int(question.scale_max),
                 "scale_type": question.scale_type,
+                "label_kind": kind,
+                "option_labels": labels,
+                "option_codes": codes,
             }
         )
     frame = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
@@ -517,10 +645,18 @@ def _question_text(
     translations: Translations | None,
     cell_language: str,
     framing: str,
-) -> str:
+) -> tuple[str, list[str] | None]:
+    """The question's text in the prompt language, and its option texts when it shows them."""
+    shown = bool(getattr(question, "show_options", False))
+    english_options = [option["text"] for option in question.options] if shown else None
     if prompt_language == "en":
-        return str(question.text_en)
-    assert translations is not None  # checked by build_prompts
+        return str(question.text_en), english_options
+    if translations is None:
+        raise ConfigError(
+            f"question {question.question_id}: the {cell_language}/{framing} prompts need "
+            f"{prompt_language} text, but no translation table is configured "
+            "(config key prompts.translations)"
+        )
     text = translations.text(question.question_id, prompt_language)
     if text is None:
         raise ConfigError(
@@ -529,4 +665,14 @@ def _question_text(
             "add a row question_id, language, text or point config key prompts.translations "
             "at a table that has it)"
         )
-    return text
+    if not shown:
+        return text, None
+    options = translations.options(question.question_id, prompt_language)
+    if options is None or len(options) != len(english_options):
+        found = "none" if options is None else f"{len(options)}"
+        raise ConfigError(
+            f"{translations.path}: question {question.question_id} ({prompt_language}): column "
+            f"options must hold its {len(english_options)} option texts separated by "
+            f"'{OPTION_SEPARATOR}' (found {found})"
+        )
+    return text, list(options)

@@ -6,9 +6,6 @@ import base64
 import datetime
 import json
 import math
-import platform
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,8 @@ from typing import Any
 import jinja2
 import pandas as pd
 import yaml
+
+from culturalign.io import write_text_atomic
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -207,35 +206,14 @@ def shard_provenance(shards: Sequence[str | Path]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(rows), json.dumps(full, indent=1, default=str, ensure_ascii=False)
 
 
-def git_commit(directory: str | Path = ".") -> str:
-    """The checkout's commit (``git rev-parse HEAD``), with ``-dirty`` when files changed;
-    'unknown' outside a git checkout."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True,
-            check=True, timeout=20,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory,
-            capture_output=True, text=True, check=True, timeout=20,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
 def software_versions() -> dict[str, str]:
     """Versions of the analysis side's libraries (no engine is imported)."""
-    from importlib import metadata
+    from culturalign.provenance import package_versions
 
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in ("culturalign", "snakemake", "pandas", "numpy", "scikit-learn", "statsmodels",
-                 "matplotlib", "scipy", "pyarrow", "jinja2"):  # fmt: skip
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return package_versions(
+        ("culturalign", "snakemake", "pandas", "numpy", "scikit-learn", "statsmodels",
+         "matplotlib", "scipy", "pyarrow", "jinja2")
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the report
@@ -272,8 +250,10 @@ def build_report(
     commit: str,
     out_path: str | Path,
     stats_text: str = "",
+    benchmark: str = "",
+    description: str = "",
 ) -> Path:
-    """Render results/report.html: one self-contained file (figures inlined as PNG)."""
+    """Render results/{benchmark}/report.html: one self-contained file (figures inlined)."""
     uri = {name: image_data_uri(path) for name, path in figures.items()}
     lrt = pd.DataFrame(stats.get("lrt", []))
     if not lrt.empty:
@@ -309,6 +289,8 @@ def build_report(
     html = render_template(
         "report.html.j2",
         title="culturalign report: whose values does the model speak for?",
+        benchmark=benchmark,
+        description=description,
         built=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         commit=commit,
         models=models,
@@ -333,9 +315,44 @@ def build_report(
         provenance_json=provenance_json,
         n_sensitivity=len(sensitivity),
     )
+    return write_text_atomic(html, out_path)
+
+
+def summary_line(rows: pd.DataFrame) -> str:
+    """One sentence per model for the index page, from a benchmark's summary.csv rows."""
+    if "nvas_mean" in rows and rows["nvas_mean"].notna().any():
+        scored = rows.dropna(subset=["nvas_mean"])
+        best = scored.loc[scored["nvas_mean"].idxmax()]
+        refusal = rows["refusal_rate"].mean() if "refusal_rate" in rows else float("nan")
+        return (
+            f"mean NVAS {_fmt(scored['nvas_mean'].mean())} over {len(scored)} cells "
+            f"(best {_fmt(best['nvas_mean'])} in {best['language']}/{best['framing']}/"
+            f"{best['reasoning']}); refusals {_fmt(100 * refusal)}%"
+        )
+    return "no scored cells"
+
+
+def build_index(
+    benchmarks: Mapping[str, str],
+    summaries: Mapping[str, pd.DataFrame],
+    out_path: str | Path,
+    commit: str,
+) -> Path:
+    """results/index.html: a link to every benchmark's report and one line per model."""
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.part")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out_path)
-    return out_path
+    entries = []
+    for key, description in benchmarks.items():
+        summary = summaries.get(key, pd.DataFrame())
+        lines = [
+            {"model": model, "text": summary_line(rows)}
+            for model, rows in (summary.groupby("model", sort=True) if len(summary) else [])
+        ]
+        entries.append({"key": key, "description": description, "href": f"{key}/report.html",
+                        "lines": lines})  # fmt: skip
+    html = render_template(
+        "index.html.j2",
+        built=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        commit=commit,
+        benchmarks=entries,
+    )
+    return write_text_atomic(html, out_path)

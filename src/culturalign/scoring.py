@@ -1,44 +1,60 @@
-"""Exact option distributions, independent of the engine.
+"""Exact option distributions, independent of the engine and of the benchmark.
 
-For a question with options ``scale_min..scale_max`` (written in Western digits) and a
-scored prefix ``x`` (token ids after which the answer would start), each option ``o`` is
-the token sequence ``t_1..t_n`` its digits tokenise to, and
+For a question whose options are shown with labels (``1`` .. ``36``, ``A`` .. ``D``,
+``أ`` .. ``ج``) and a scored prefix ``x`` (token ids after which the answer would start),
+each option ``o`` is the token sequence ``t_1..t_n`` its label tokenises to, and
 
     P(o | x) = prod_j P(t_j | x, t_<j) * P(end | x, t_1..t_n)
 
-where ``P(end | ·) = 1 - sum of P(c | ·)`` over the *continuation tokens* ``c``: every
-vocabulary token whose text starts with a Western digit 0-9 (byte-fallback pieces
-``<0x30>``..``<0x39>`` included), i.e. every token that would make the number longer. The
-end factor matters because ``1`` is a prefix of ``10``: without it option 1 would also
-collect the mass of 10..19. The distribution is then renormalised over the valid options.
-It is exact for the tokenisation the tokenizer produces for the option text (other
-tokenisations of the same digits are not summed).
+where ``P(end | ·)`` is the probability that the label ends there: that the next token
+does not extend it into a longer label of its own kind. For **numbers**, ``P(end) = 1 -
+sum of P(c)`` over the tokens ``c`` whose text starts with a Western digit 0-9 (byte pieces
+``<0x30>``..``<0x39>`` included), so ``1`` does not collect the mass of ``10``..``19``. For
+**letters**, ``P(end)`` is the total probability of every token that does *not* start with a
+letter (Unicode category L), a combining mark (M) or an incomplete UTF-8 sequence, so ``A``
+followed by ``pple`` is not option A; a token that starts with a space never extends a
+label. The distribution is then renormalised over the valid options. It is exact for the
+tokenisation the tokenizer produces for the label (other tokenisations are not summed).
 
-The probabilities needed are next-token logprobs at each node of the tree of option-token
-prefixes: the root (the prefix itself) needs the first tokens of all options; an inner node
-needs its children; a node that completes an option also needs the continuation tokens.
-:func:`score_items` sends all root requests first and the deeper nodes second, so that the
-deeper requests find the prefix in the engine's prefix cache.
+The probabilities needed are next-token logprobs at each node of the tree of label-token
+prefixes: the root (the prefix itself) needs the first tokens of all labels; an inner node
+needs its children; a node that completes a label also needs its end probability (numbers:
+the logprobs of the continuation tokens, a few hundred ids; letters: the summed probability
+of the non-continuation tokens, over the whole vocabulary). :func:`score_items` sends all
+root requests first and the deeper nodes second, so that the deeper requests find the
+prefix in the engine's prefix cache.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from culturalign.engines.base import Engine, EngineError, ScoreRequest
+from culturalign.engines.base import EngineError, MassRequest, ScoreRequest
 
-END_FACTOR_DEFINITION = (
-    "P(option) = prod_j P(tok_j | prefix, tok_<j) * P(end | prefix, option tokens), "
-    "P(end) = 1 - sum of P(t) over vocabulary tokens t whose text starts with a Western "
-    "digit 0-9 (byte pieces <0x30>..<0x39> included); renormalised over the valid options"
-)
-"""Recorded in shard metadata (``scoring_method``)."""
+END_FACTOR_DEFINITIONS: Mapping[str, str] = {
+    "number": (
+        "P(option) = prod_j P(tok_j | prefix, tok_<j) * P(end | prefix, option tokens), "
+        "P(end) = 1 - sum of P(t) over vocabulary tokens t whose text starts with a Western "
+        "digit 0-9 (byte pieces <0x30>..<0x39> included); renormalised over the valid options"
+    ),
+    "letter": (
+        "P(option) = prod_j P(tok_j | prefix, tok_<j) * P(end | prefix, option tokens), "
+        "P(end) = sum of P(t) over vocabulary tokens t whose text does not start with a "
+        "letter (Unicode L), a combining mark (M) or an incomplete UTF-8 sequence (a leading "
+        "space ends the label); renormalised over the valid options"
+    ),
+}
+"""Recorded in shard metadata (``scoring_method``), per label kind."""
 
 _BYTE_DIGIT = re.compile(r"<0x3[0-9]>")
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+_SPACE_MARKERS = ("Ġ", "▁", "Ċ", "ĉ")
 
 Node = tuple[int, ...]
 
@@ -58,32 +74,129 @@ def continuation_token_ids(tokenizer: Any) -> frozenset[int]:
     return frozenset(ids - special)
 
 
+@lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, character -> byte (the inverse of bytes_to_unicode)."""
+    printable = list(range(ord("!"), ord("~") + 1))
+    printable += list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return {chr(code): byte for byte, code in zip(printable, codes, strict=True)}
+
+
+def _is_byte_level(tokenizer: Any) -> bool:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        try:
+            return "ByteLevel" in backend.to_str()[:200_000].split('"decoder"', 1)[-1][:2000]
+        except Exception:  # noqa: BLE001 - fall back to the vocabulary
+            pass
+    alphabet = _byte_decoder()
+    pieces = list(tokenizer.get_vocab())[:2000]
+    return sum(all(ch in alphabet for ch in piece) for piece in pieces) > 0.98 * len(pieces)
+
+
+def token_bytes(tokenizer: Any) -> dict[int, bytes]:
+    """The bytes each vocabulary token contributes to the text (space markers as spaces)."""
+    vocab = tokenizer.get_vocab()
+    out: dict[int, bytes] = {}
+    if _is_byte_level(tokenizer):
+        alphabet = _byte_decoder()
+        for piece, index in vocab.items():
+            if all(ch in alphabet for ch in piece):
+                out[index] = bytes(alphabet[ch] for ch in piece)
+            else:  # added tokens are stored as text
+                out[index] = piece.encode("utf-8")
+        return out
+    for piece, index in vocab.items():
+        match = _BYTE_PIECE.fullmatch(piece)
+        out[index] = bytes([int(match[1], 16)]) if match else piece.replace("▁", " ").encode()
+    return out
+
+
+def _extends_letters(data: bytes) -> bool:
+    """Whether text starting with ``data`` would glue onto a preceding letter."""
+    if not data:
+        return False
+    lead = data[0]
+    width = 1 if lead < 0x80 else 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else 4
+    head = data[:width]
+    if len(head) < width or lead >> 6 == 0b10:
+        return True  # an incomplete UTF-8 sequence: it may well continue a word
+    try:
+        char = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return unicodedata.category(char)[0] in "LM"
+
+
+def letter_continuation_ids(tokenizer: Any) -> frozenset[int]:
+    """Vocabulary ids whose text starts with a letter, a mark or an incomplete character."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    return frozenset(
+        index
+        for index, data in token_bytes(tokenizer).items()
+        if index not in special and _extends_letters(data)
+    )
+
+
+def continuation_ids_for(tokenizer: Any, kind: str) -> frozenset[int]:
+    """The tokens that would extend a label of ``kind`` (``number`` or ``letter``)."""
+    if kind == "number":
+        return continuation_token_ids(tokenizer)
+    if kind == "letter":
+        return letter_continuation_ids(tokenizer)
+    raise ValueError(f"unknown label kind {kind!r}")
+
+
 def _encode(tokenizer: Any, text: str) -> list[int]:
     return [int(i) for i in tokenizer.encode(text, add_special_tokens=False)]
 
 
 def option_token_ids(
-    tokenizer: Any, options: Sequence[int], anchor_text: str = ""
+    tokenizer: Any, labels: Sequence[Any], anchor_text: str = ""
 ) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
-    """Tokenise each option as it would follow ``anchor_text``.
+    """Tokenise each label as it would follow ``anchor_text``.
 
     Returns ``(anchor_ids, option_ids)``: ``anchor_ids`` is the longest prefix of
-    ``encode(anchor_text)`` that every ``encode(anchor_text + str(option))`` starts with, and
+    ``encode(anchor_text)`` that every ``encode(anchor_text + label)`` starts with, and
     each option's ids are the rest. A cue ending in a space that the tokenizer merges into the
-    digit (`` 7``) thus keeps the space in the option tokens, never tokenised twice.
+    label (`` 7``) thus keeps the space in the option tokens, never tokenised twice.
     """
     anchor = _encode(tokenizer, anchor_text) if anchor_text else []
-    full = [_encode(tokenizer, anchor_text + str(option)) for option in options]
+    full = [_encode(tokenizer, anchor_text + str(label)) for label in labels]
     keep = 0
     while keep < len(anchor) and all(len(ids) > keep and ids[keep] == anchor[keep] for ids in full):
         keep += 1
     option_ids = tuple(tuple(ids[keep:]) for ids in full)
-    for option, ids in zip(options, option_ids, strict=True):
+    for label, ids in zip(labels, option_ids, strict=True):
         if not ids:
-            raise EngineError(f"option {option} tokenises to nothing after {anchor_text!r}")
+            raise EngineError(f"option {label} tokenises to nothing after {anchor_text!r}")
     if len(set(option_ids)) != len(option_ids):
-        raise EngineError(f"options {list(options)} do not tokenise to distinct token sequences")
+        raise EngineError(f"options {list(labels)} do not tokenise to distinct token sequences")
     return tuple(anchor[:keep]), option_ids
+
+
+@dataclass(frozen=True)
+class EndRule:
+    """How the end-of-label factor of one label kind is obtained.
+
+    ``continuation``: the ids that extend the label. ``by_mass``: ask the engine for the
+    summed probability of every *other* token (letters: the continuation set is most of the
+    vocabulary); otherwise ask for the continuation ids' logprobs (numbers).
+    """
+
+    continuation: frozenset[int]
+    by_mass: bool
+
+    @classmethod
+    def for_kind(cls, tokenizer: Any, kind: str) -> EndRule:
+        return cls(continuation_ids_for(tokenizer, kind), by_mass=(kind == "letter"))
 
 
 def tree_nodes(
@@ -93,7 +206,7 @@ def tree_nodes(
 
     Keys are token prefixes relative to the scored prefix (``()`` is the root), ordered by
     depth; values are sorted candidate ids: children, plus the continuation tokens at nodes
-    that complete an option.
+    that complete an option (pass none to leave them out).
     """
     continuation = set(continuation_ids)
     nodes: dict[Node, set[int]] = {}
@@ -110,13 +223,21 @@ def option_logprobs(
     option_ids: Sequence[Sequence[int]],
     node_logprobs: Mapping[Node, Mapping[int, float]],
     continuation_ids: Iterable[int],
+    end_logprobs: Mapping[Node, float] | None = None,
 ) -> list[float]:
-    """Unnormalised log P(option) (chain of token logprobs plus log of the end factor)."""
+    """Unnormalised log P(option) (chain of token logprobs plus log of the end factor).
+
+    ``end_logprobs`` holds log P(end) per completing node where it was obtained as a mass;
+    otherwise the end factor is ``1 - sum exp(continuation logprobs)``.
+    """
     continuation = tuple(continuation_ids)
     result = []
     for ids in option_ids:
         ids = tuple(ids)
         total = sum(node_logprobs[ids[:depth]][ids[depth]] for depth in range(len(ids)))
+        if end_logprobs is not None and ids in end_logprobs:
+            result.append(total + end_logprobs[ids])
+            continue
         at_end = node_logprobs[ids]
         more = math.fsum(math.exp(at_end[token]) for token in continuation)
         end = 1.0 - more
@@ -136,10 +257,11 @@ def normalise(logprobs: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class ScoringItem:
-    """One prompt to score: the prefix ids and each option's continuation ids."""
+    """One prompt to score: the prefix ids, each option's label ids, and its end rule."""
 
     prefix_ids: tuple[int, ...]
     option_ids: tuple[tuple[int, ...], ...]
+    end: EndRule | None = None
 
 
 def _chunks(values: tuple[int, ...], size: int | None) -> list[tuple[int, ...]]:
@@ -148,36 +270,52 @@ def _chunks(values: tuple[int, ...], size: int | None) -> list[tuple[int, ...]]:
     return [values[start : start + size] for start in range(0, len(values), size)]
 
 
+Request = tuple[int, Node, ScoreRequest]
+
+
 def build_requests(
-    items: Sequence[ScoringItem], continuation_ids: Iterable[int], max_candidates: int | None
-) -> tuple[list[tuple[int, Node, ScoreRequest]], list[tuple[int, Node, ScoreRequest]]]:
-    """Root requests and deeper-node requests: ``(item index, node, request)`` triples."""
-    continuation = tuple(sorted(set(continuation_ids)))
-    roots: list[tuple[int, Node, ScoreRequest]] = []
-    deeper: list[tuple[int, Node, ScoreRequest]] = []
+    items: Sequence[ScoringItem],
+    continuation_ids: Iterable[int] | None,
+    max_candidates: int | None,
+) -> tuple[list[Request], list[Request], list[tuple[int, Node, MassRequest]]]:
+    """Root requests, deeper-node requests and end-mass requests, each tagged with
+    ``(item index, node)``. ``continuation_ids`` applies to items without an end rule."""
+    default = EndRule(frozenset(continuation_ids or ()), by_mass=False)
+    roots: list[Request] = []
+    deeper: list[Request] = []
+    masses: list[tuple[int, Node, MassRequest]] = []
     for index, item in enumerate(items):
-        for node, candidates in tree_nodes(item.option_ids, continuation).items():
+        rule = item.end or default
+        candidates_at_end = () if rule.by_mass else tuple(sorted(rule.continuation))
+        for node, candidates in tree_nodes(item.option_ids, candidates_at_end).items():
             for chunk in _chunks(candidates, max_candidates):
+                if not chunk:
+                    continue
                 request = ScoreRequest(tuple(item.prefix_ids) + node, chunk)
                 (roots if not node else deeper).append((index, node, request))
-    return roots, deeper
+        if rule.by_mass:
+            for ids in item.option_ids:
+                prompt = tuple(item.prefix_ids) + tuple(ids)
+                masses.append((index, tuple(ids), MassRequest(prompt, rule.continuation, True)))
+    return roots, deeper, masses
 
 
 def score_items(
     next_token_logprobs: Callable[[Sequence[ScoreRequest]], list[dict[int, float]]],
     items: Sequence[ScoringItem],
-    continuation_ids: Iterable[int],
+    continuation_ids: Iterable[int] | None = None,
     max_candidates: int | None = None,
+    next_token_mass: Callable[[Sequence[MassRequest]], list[float]] | None = None,
 ) -> list[list[float]]:
     """Exact option probabilities (in option order, summing to 1) for every item.
 
-    ``next_token_logprobs`` is an engine's batched method (see
-    :meth:`culturalign.engines.base.Engine.next_token_logprobs`); it is called twice, for the
-    roots and then for the deeper nodes.
+    ``next_token_logprobs`` / ``next_token_mass`` are an engine's batched methods (see
+    :class:`culturalign.engines.base.Engine`); the first is called for the roots and then the
+    deeper nodes, the second once for the end masses of letter labels.
     """
-    continuation = tuple(sorted(set(continuation_ids)))
-    roots, deeper = build_requests(items, continuation, max_candidates)
+    roots, deeper, masses = build_requests(items, continuation_ids, max_candidates)
     node_logprobs: list[dict[Node, dict[int, float]]] = [{} for _ in items]
+    end_logprobs: list[dict[Node, float]] = [{} for _ in items]
     for batch in (roots, deeper):
         if not batch:
             continue
@@ -189,14 +327,40 @@ def score_items(
             if missing:
                 raise EngineError(f"engine did not return logprobs for ids {sorted(missing)}")
             node_logprobs[index].setdefault(node, {}).update(answer)
+    if masses:
+        if next_token_mass is None:
+            raise EngineError("letter labels need an engine that sums next-token probabilities")
+        answers = next_token_mass([request for _, _, request in masses])
+        if len(answers) != len(masses):
+            raise EngineError(f"engine answered {len(answers)} of {len(masses)} mass requests")
+        for (index, node, _), value in zip(masses, answers, strict=True):
+            end_logprobs[index][node] = float(value)
+    default = tuple(sorted(set(continuation_ids or ())))
     return [
-        normalise(option_logprobs(item.option_ids, node_logprobs[index], continuation))
+        normalise(
+            option_logprobs(
+                item.option_ids,
+                node_logprobs[index],
+                _summed_continuation(item.end) if item.end else default,
+                end_logprobs[index],
+            )
+        )
         for index, item in enumerate(items)
     ]
 
 
+def _summed_continuation(rule: EndRule) -> tuple[int, ...]:
+    return () if rule.by_mass else tuple(sorted(rule.continuation))
+
+
 def score_with_engine(
-    engine: Engine, items: Sequence[ScoringItem], continuation_ids: Iterable[int]
+    engine: Any, items: Sequence[ScoringItem], continuation_ids: Iterable[int] | None = None
 ) -> list[list[float]]:
-    """:func:`score_items` with an engine's ``next_token_logprobs`` and candidate limit."""
-    return score_items(engine.next_token_logprobs, items, continuation_ids, engine.max_candidates)
+    """:func:`score_items` with an engine's batched methods and candidate limit."""
+    return score_items(
+        engine.next_token_logprobs,
+        items,
+        continuation_ids,
+        engine.max_candidates,
+        getattr(engine, "next_token_mass", None),
+    )

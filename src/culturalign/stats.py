@@ -24,15 +24,11 @@ countries of the zone) and the population variance of those zone means; the top 
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,11 +77,15 @@ def attach_zones(
     """Rows with an NVAS and a zone, with a ``zone`` column; plus notes on what was dropped."""
     if zone_column not in zones.columns:
         raise StatsError(
-            f"config stats.zone_column: {zone_column!r} is not a column of {zones_path} "
-            f"(columns: {', '.join(zones.columns)})"
+            f"config key stats.zone_column: {zone_column!r} is not a zone column of "
+            f"{zones_path} (zone columns: "
+            f"{', '.join(c for c in zones.columns if c not in ('country', 'iso3', 'languages'))})"
         )
+    from culturalign.metrics import original_only
+
     notes: list[str] = []
     mapping = zones.set_index("country")[zone_column]
+    items = original_only(items)
     data = items[items["nvas"].notna()].copy()
     data["zone"] = data["country"].map(mapping)
     missing = data["zone"].isna() | (data["zone"].astype(str).str.strip() == "")
@@ -430,35 +430,3 @@ def text_summary(result: Mapping[str, Any]) -> str:
     if not result["sensitive_items"]:
         lines.append("  none (fewer than two zones per question)")
     return "\n".join(lines) + "\n"
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_text_atomic(text: str, path: str | Path) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``result`` as strict JSON (NaN and infinities become null)."""
-    return write_text_atomic(json.dumps(_json_safe(result), indent=2, allow_nan=False) + "\n", path)

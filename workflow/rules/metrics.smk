@@ -1,32 +1,25 @@
-"""Stage: metrics (see DESIGN.md): shards -> items, consistency, summaries, findings."""
+"""Stage: metrics: shards + parsed answers -> items, consistency, summaries, findings."""
 
 
 rule compute_metrics:
     input:
-        # every shard of the cell matrix, in SETTINGS.cells() order (params.cells)
-        shards=[
-            "results/generations/{model}/{language}/{framing}/{reasoning}.parquet".format(**cell)
-            for cell in SETTINGS.cells()
-        ],
-        questions="results/benchmark/questions.parquet",
-        human="results/benchmark/human.parquet",
-        zones=config.get("zones_csv", "resources/cultural_zones.csv"),
+        unpack(benchmark_tables),
+        # every shard and its parsed answers, in SETTINGS.cells() order (params.cells)
+        shards=lambda w: shards(w.benchmark),
+        answers=lambda w: answers(w.benchmark),
         items_schema="workflow/schemas/items.schema.yaml",
         consistency_schema="workflow/schemas/consistency.schema.yaml",
     output:
-        item_scores="results/metrics/items.parquet",
-        consistency="results/metrics/consistency.parquet",
-        leakage="results/metrics/leakage_examples.csv",
+        item_scores="results/{benchmark}/metrics/items.parquet",
+        consistency="results/{benchmark}/metrics/consistency.parquet",
+        leakage="results/{benchmark}/metrics/leakage_examples.csv",
     params:
-        cells=SETTINGS.cells(),
-        questions=SETTINGS.questions,
-        countries=SETTINGS.countries,
-        metrics={
-            k: v for k, v in config.get("metrics", {}).items() if k != "leakage_examples"
-        },
-        leakage_examples=config.get("metrics", {}).get("leakage_examples", 20),
+        cells=lambda w: SETTINGS.cells(w.benchmark),
+        questions=lambda w: SETTINGS.benchmarks[w.benchmark].questions,
+        populations=lambda w: SETTINGS.benchmarks[w.benchmark].populations,
+        metrics=config["metrics"],
     log:
-        log_path("compute_metrics"),
+        log_path("compute_metrics/{benchmark}"),
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -38,20 +31,21 @@ rule summarise_metrics:
         item_scores=rules.compute_metrics.output.item_scores,
         consistency=rules.compute_metrics.output.consistency,
     output:
-        summary="results/metrics/summary.csv",
-        consistency_summary="results/metrics/consistency_summary.csv",
-        findings="results/metrics/findings.csv",
+        summary="results/{benchmark}/metrics/summary.csv",
+        consistency_summary="results/{benchmark}/metrics/consistency_summary.csv",
+        findings="results/{benchmark}/metrics/findings.csv",
     params:
-        metrics={
-            k: v for k, v in config.get("metrics", {}).items() if k != "leakage_examples"
-        },
+        metrics=config["metrics"],
     log:
-        log_path("summarise_metrics"),
+        log_path("summarise_metrics/{benchmark}"),
     conda:
         "../../envs/analysis.yaml"
     script:
         "../scripts/summarise_metrics.py"
 
 
-FINAL_TARGETS.extend(rules.compute_metrics.output)
-FINAL_TARGETS.extend(rules.summarise_metrics.output)
+for _key in selected_benchmarks():
+    FINAL_TARGETS.extend(
+        path.format(benchmark=_key)
+        for path in (*rules.compute_metrics.output, *rules.summarise_metrics.output)
+    )

@@ -1,6 +1,7 @@
-"""Stage: plots (see DESIGN.md): PCA of countries in answer space, then every figure."""
+"""Stage: plots: PCA of populations in answer space, then every figure of the report."""
 
-REPORT_SETTINGS = config.get("report") or {}
+REPORT_SETTINGS = config["report"]
+FIGURES = "results/{benchmark}/figures"
 FIGURE_NAMES = {
     # name: (report category, caption file)
     "metric_bars": ("1. Metrics", "metric_bars.rst"),
@@ -17,18 +18,18 @@ FIGURE_NAMES = {
 rule pca:
     input:
         item_scores=rules.compute_metrics.output.item_scores,
-        human="results/benchmark/human.parquet",
-        questions="results/benchmark/questions.parquet",
+        human=TABLES.replace("{table}", "human"),
+        questions=TABLES.replace("{table}", "questions"),
         schema="workflow/schemas/pca_coordinates.schema.yaml",
     output:
-        coordinates="results/pca/coordinates.parquet",
-        collapse="results/pca/collapse.csv",
+        coordinates="results/{benchmark}/pca/coordinates.parquet",
+        collapse="results/{benchmark}/pca/collapse.csv",
     params:
-        framing=REPORT_SETTINGS.get("pca_framing", "persona"),
-        scaling=REPORT_SETTINGS.get("pca_scaling", "range"),
-        countries=SETTINGS.countries,
+        framing=REPORT_SETTINGS["pca_framing"],
+        scaling=REPORT_SETTINGS["pca_scaling"],
+        populations=lambda w: SETTINGS.benchmarks[w.benchmark].populations,
     log:
-        log_path("pca"),
+        log_path("pca/{benchmark}"),
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -48,25 +49,27 @@ rule plots:
     output:
         **{
             name: report(
-                f"results/figures/{name}.png",
+                f"{FIGURES}/{name}.png",
                 caption=f"../report/{caption}",
-                category=category,
-                labels={"figure": name},
+                category="{benchmark}",
+                subcategory=category,
+                labels={"benchmark": "{benchmark}", "figure": name},
             )
             for name, (category, caption) in FIGURE_NAMES.items()
         },
-        svg=[f"results/figures/{name}.svg" for name in FIGURE_NAMES],
+        svg=[f"{FIGURES}/{name}.svg" for name in FIGURE_NAMES],
     params:
         figure_dir=lambda wildcards, output: str(Path(output.svg[0]).parent),
         models=list(SETTINGS.model_keys),
-        examples=REPORT_SETTINGS.get("leakage_figure_examples", 4),
+        examples=REPORT_SETTINGS["leakage_figure_examples"],
     log:
-        log_path("plots"),
+        log_path("plots/{benchmark}"),
     conda:
         "../../envs/analysis.yaml"
     script:
         "../scripts/plots.py"
 
 
-FINAL_TARGETS.extend(rules.pca.output)
-FINAL_TARGETS.extend([*rules.plots.output])
+for _key in selected_benchmarks():
+    FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.pca.output)
+    FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.plots.output)

@@ -1,47 +1,48 @@
-"""Stage: prompts. One table of prompts per language x framing x reasoning cell."""
+"""Stage: prompts. One table of prompts per benchmark x language x framing x reasoning."""
+
+from culturalign.dryrun import prompt_count_table
 
 
 rule build_prompts:
     input:
-        questions="results/benchmark/questions.parquet",
-        human="results/benchmark/human.parquet",
-        templates=config["prompts"]["templates"],
-        # Only native cells read the translation table (English cells do not rerun on edits).
-        translations=lambda w: (
-            config["prompts"]["translations"] if w.language == "native" else []
-        ),
-        zones=config["zones_csv"],
+        unpack(benchmark_tables),
+        templates=lambda w: prompt_setting(w.benchmark, "templates"),
+        translations=translations_input,
         schema="workflow/schemas/prompts.schema.yaml",
     output:
-        "results/prompts/{language}/{framing}/{reasoning}.parquet",
+        PROMPTS,
     params:
-        questions=SETTINGS.questions,
-        countries=SETTINGS.countries,
+        options=lambda w: config["benchmarks"][w.benchmark],
     log:
-        log_path("build_prompts/{language}/{framing}/{reasoning}"),
+        log_path("build_prompts/{benchmark}/{language}/{framing}/{reasoning}"),
     conda:
         "../../envs/analysis.yaml"
     script:
         "../scripts/build_prompts.py"
 
 
-FINAL_TARGETS.extend(
-    expand(
-        rules.build_prompts.output[0],
-        language=SETTINGS.languages,
-        framing=SETTINGS.framings,
-        reasoning=SETTINGS.reasoning,
-    )
-)
+for _key, _settings in SETTINGS.benchmarks.items():
+    FINAL_TARGETS.extend(PROMPTS.format(benchmark=_key, **c) for c in _settings.prompt_cells())
 
 
 # A translation table that does not exist yet (e.g. the authors' official one, which users
 # convert themselves): the dry run lists every job, the real run stops with a pointer.
-if not Path(config["prompts"]["translations"]).exists():
+_MISSING_TRANSLATIONS = sorted(
+    {
+        path
+        for key, settings in SETTINGS.benchmarks.items()
+        if "native" in settings.languages
+        for path in [prompt_setting(key, "translations")]
+        if path and not Path(path).exists()
+    }
+)
+if _MISSING_TRANSLATIONS:
 
     rule missing_translations:
         output:
-            config["prompts"]["translations"],
+            "{translations}",
+        wildcard_constraints:
+            translations=cfg.alternation(_MISSING_TRANSLATIONS),
         params:
             key="prompts.translations",
         log:
@@ -54,5 +55,5 @@ if not Path(config["prompts"]["translations"]).exists():
 
 # Snakemake parses the workflow before it knows the executor, so the dry run is read from
 # the command line.
-if wc.is_dry_run(sys.argv):
-    print(wc.prompt_count_table(config, SETTINGS), file=sys.stderr)
+if cfg.is_dry_run(sys.argv):
+    print(prompt_count_table(config, SETTINGS, BENCHMARKS), file=sys.stderr)

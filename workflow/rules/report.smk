@@ -1,9 +1,9 @@
-"""Stage: report (see DESIGN.md): results/report.html and the `paper` target."""
+"""Stage: report: results/{benchmark}/report.html, results/index.html and the `paper` target."""
 
 from culturalign.paper import rule_inputs as paper_inputs
 
 PAPER_FIGURES = [
-    f"results/paper/figures/{name}_comparison.{ext}"
+    f"results/menavalues/paper/figures/{name}_comparison.{ext}"
     for name in ("model", "nvas", "clcs", "fcs", "spd", "kl")
     for ext in ("png", "svg")
 ]
@@ -11,7 +11,7 @@ PAPER_FIGURES = [
 
 rule report:
     input:
-        figures=[rules.plots.output[name] for name in FIGURE_NAMES],
+        figures=[f"{FIGURES}/{name}.png" for name in FIGURE_NAMES],
         summary=rules.summarise_metrics.output.summary,
         consistency_summary=rules.summarise_metrics.output.consistency_summary,
         findings=rules.summarise_metrics.output.findings,
@@ -21,23 +21,45 @@ rule report:
         sensitivity=rules.fit_mixed_effects.output.sensitivity,
         collapse=rules.pca.output.collapse,
         # Read for their provenance metadata only (model, revision, engine, template hash).
-        shards=rules.compute_metrics.input.shards,
+        shards=lambda w: shards(w.benchmark),
     output:
         html=report(
-            "results/report.html",
+            "results/{benchmark}/report.html",
             caption="../report/report_html.rst",
-            category="0. Report",
-            labels={"figure": "report.html"},
+            category="{benchmark}",
+            subcategory="0. Report",
+            labels={"benchmark": "{benchmark}", "figure": "report.html"},
         ),
+    params:
+        benchmark=lambda w: w.benchmark,
+        description=lambda w: BENCHMARKS[w.benchmark].description,
     log:
-        log_path("report"),
+        log_path("report/{benchmark}"),
     conda:
         "../../envs/analysis.yaml"
     script:
         "../scripts/report.py"
 
 
-FINAL_TARGETS.extend(rules.report.output)
+rule index:
+    input:
+        reports=[f"results/{key}/report.html" for key in selected_benchmarks()],
+        summaries=[f"results/{key}/metrics/summary.csv" for key in selected_benchmarks()],
+    output:
+        html="results/index.html",
+    params:
+        benchmarks={key: BENCHMARKS[key].description for key in selected_benchmarks()},
+    log:
+        log_path("index"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/index.py"
+
+
+for _key in selected_benchmarks():
+    FINAL_TARGETS.append(f"results/{_key}/report.html")
+FINAL_TARGETS.append("results/index.html")
 
 
 # The authors' published per-item tables, tidied, averaged and re-drawn. Usage:
@@ -46,16 +68,16 @@ FINAL_TARGETS.extend(rules.report.output)
 # (Snakemake's --config accepts no dotted keys; a YAML mapping value is merged into `paper`.)
 rule paper:
     input:
-        questions="results/benchmark/questions.parquet",
+        questions="results/menavalues/benchmark/questions.parquet",
         schema="workflow/schemas/published.schema.yaml",
         tables=lambda wildcards: paper_inputs(config),
     output:
-        published="results/paper/published.parquet",
-        averages="results/paper/averages.csv",
-        html="results/paper/index.html",
+        published="results/menavalues/paper/published.parquet",
+        averages="results/menavalues/paper/averages.csv",
+        html="results/menavalues/paper/index.html",
         figures=PAPER_FIGURES,
     params:
-        folder=(config.get("paper") or {}).get("published_metrics"),
+        folder=config["paper"]["published_metrics"],
         figure_dir=lambda wildcards, output: str(Path(output.figures[0]).parent),
     log:
         log_path("paper"),
@@ -65,6 +87,6 @@ rule paper:
         "../scripts/paper.py"
 
 
-if (config.get("paper") or {}).get("published_metrics"):
+if config["paper"]["published_metrics"] and "menavalues" in config["benchmarks"]:
 
     FINAL_TARGETS.extend([*rules.paper.output])

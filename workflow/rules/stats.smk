@@ -1,22 +1,23 @@
-"""Stage: stats (see DESIGN.md): mixed-effects cultural-zone models and LRTs."""
+"""Stage: stats: mixed-effects cultural-zone models and likelihood-ratio tests."""
 
 
 rule fit_mixed_effects:
     input:
         item_scores=rules.compute_metrics.output.item_scores,
-        zones=config.get("zones_csv", "resources/cultural_zones.csv"),
+        populations=TABLES.replace("{table}", "populations"),
     output:
-        json="results/stats/mixed_effects.json",
-        txt="results/stats/mixed_effects.txt",
-        sensitivity="results/stats/zone_sensitivity.csv",
+        json="results/{benchmark}/stats/mixed_effects.json",
+        txt="results/{benchmark}/stats/mixed_effects.txt",
+        sensitivity="results/{benchmark}/stats/zone_sensitivity.csv",
     params:
-        stats=config.get("stats", {}),
+        stats=config["stats"],
     log:
-        log_path("fit_mixed_effects"),
+        log_path("fit_mixed_effects/{benchmark}"),
     conda:
         "../../envs/analysis.yaml"
     script:
         "../scripts/fit_mixed_effects.py"
 
 
-FINAL_TARGETS.extend(rules.fit_mixed_effects.output)
+for _key in selected_benchmarks():
+    FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.fit_mixed_effects.output)

@@ -1,54 +1,56 @@
-"""Build results/prompts/{language}/{framing}/{reasoning}.parquet for one cell."""
+"""Build results/{benchmark}/prompts/{language}/{framing}/{reasoning}.parquet for one cell."""
 
 import logging
 
 import pandas as pd
 from _common import run
 
-from culturalign.prompts import (
-    build_prompts,
-    load_country_languages,
-    load_templates,
-    load_translations,
-    template_hash,
-)
-from culturalign.tables import write_table
+from culturalign.benchmarks import create_benchmark
+from culturalign.prompts import build_prompts, load_templates, load_translations, template_hash
+from culturalign.tables import read_metadata, write_table
 
 
 def main(snakemake):
+    key = snakemake.wildcards.benchmark
     language = snakemake.wildcards.language
     framing = snakemake.wildcards.framing
     reasoning = snakemake.wildcards.reasoning
-    translations_path = snakemake.input.translations or None
-    if isinstance(translations_path, list):
-        translations_path = translations_path[0] if translations_path else None
+    options = snakemake.params.options
+    plugin = create_benchmark(key, options)
+    translations_path = snakemake.input.translations[0] if snakemake.input.translations else None
+    questions = pd.read_parquet(snakemake.input.questions)
+    human = pd.read_parquet(snakemake.input.human)
+    subset = options.get("subset") or {}
     frame = build_prompts(
-        pd.read_parquet(snakemake.input.questions),
-        pd.read_parquet(snakemake.input.human),
+        questions,
+        plugin.prompt_pairs(questions, human),
+        pd.read_parquet(snakemake.input.populations),
         load_templates(snakemake.input.templates),
         load_translations(translations_path) if translations_path else None,
         language,
         framing,
         reasoning,
-        snakemake.params.countries,
-        question_ids=snakemake.params.questions,
-        country_languages=load_country_languages(snakemake.input.zones),
+        question_ids=subset.get("questions"),
+        selected_populations=subset.get("populations"),
+        where=f"benchmarks.{key}.subset",
     )
     metadata = {
         "template_hash": template_hash(snakemake.input.templates, translations_path),
         "templates": str(snakemake.input.templates),
         "translations": translations_path,
-        "cell": {"language": language, "framing": framing, "reasoning": reasoning},
+        "cell": {
+            "benchmark": key,
+            "language": language,
+            "framing": framing,
+            "reasoning": reasoning,
+        },  # fmt: skip
+        "benchmark": read_metadata(snakemake.input.questions).get("benchmark"),
     }
     write_table(frame, snakemake.output[0], snakemake.input.schema, metadata)
     logging.getLogger("culturalign").info(
-        "%s/%s/%s: %d prompts (%s)",
-        language,
-        framing,
-        reasoning,
-        len(frame),
+        "%s %s/%s/%s: %d prompts (%s)", key, language, framing, reasoning, len(frame),
         ", ".join(f"{k}={v}" for k, v in frame["prompt_language"].value_counts().items()),
-    )
+    )  # fmt: skip
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,11 +1,11 @@
-"""Score every shard: items.parquet, consistency.parquet and leakage examples."""
+"""Score every shard of a benchmark: items.parquet, consistency.parquet, leakage examples."""
 
 import logging
-import os
 
 import pandas as pd
 from _common import run
 
+from culturalign.io import write_csv_atomic
 from culturalign.metrics import (
     MetricsSettings,
     consistency_table,
@@ -20,15 +20,16 @@ from culturalign.tables import read_metadata, write_table
 def main(snakemake):
     log = logging.getLogger("culturalign")
     settings = MetricsSettings.from_config(snakemake.params.metrics)
-    cells = snakemake.params.cells
     paths = list(snakemake.input.shards)
-    shards = load_shards(zip(cells, paths, strict=True))
+    shards = load_shards(zip(snakemake.params.cells, paths, snakemake.input.answers, strict=True))
     if snakemake.params.questions is not None:
         shards = shards[shards["question_id"].isin(snakemake.params.questions)]
     questions = pd.read_parquet(snakemake.input.questions)
     human = pd.read_parquet(snakemake.input.human)
-    zones = pd.read_csv(snakemake.input.zones)
-    items = item_table(shards, questions, human, zones, settings, snakemake.params.countries)
+    populations = pd.read_parquet(snakemake.input.populations)
+    items = item_table(
+        shards, questions, human, populations, settings, snakemake.params.populations
+    )
     consistency = consistency_table(items, settings.mode)
     metadata = {
         "metrics": {**vars(settings)},
@@ -41,11 +42,9 @@ def main(snakemake):
         consistency, snakemake.output.consistency, snakemake.input.consistency_schema, metadata
     )
     examples = leakage_examples(
-        shards, questions, settings.leakage_threshold, snakemake.params.leakage_examples
+        shards, questions, settings.leakage_threshold, snakemake.params.metrics["leakage_examples"]
     )
-    tmp = f"{snakemake.output.leakage}.part"
-    examples.to_csv(tmp, index=False)
-    os.replace(tmp, snakemake.output.leakage)
+    write_csv_atomic(examples, snakemake.output.leakage)
     log.info(
         "%d items from %d shards (%d refusals, %d leakage), %d consistency rows, mode %s",
         len(items), len(paths), int(items["refusal"].sum()), int(items["leakage"].sum()),

@@ -1,4 +1,4 @@
-"""Generate one cell's shard: prompts table -> engine -> results/generations/...parquet."""
+"""Generate one cell's shard: prompts table -> engine -> results/{benchmark}/generations/..."""
 
 import logging
 
@@ -19,16 +19,16 @@ def main(snakemake):
         spec,
         threads=snakemake.threads,
         cache_dir=snakemake.params.cache_dir,
-        seed=generation.get("seed", 0),
+        seed=generation["seed"],
     )
     frame, run_metadata = run_cell(
         engine,
         prompts,
         reasoning=cell["reasoning"],
         max_tokens=generation["max_tokens"][cell["reasoning"]],
-        logprobs=generation.get("logprobs", 20),
-        logprob_positions=generation.get("logprob_positions", 4),
-        seed=generation.get("seed", 0),
+        logprobs=generation["logprobs"],
+        logprob_positions=generation["logprob_positions"],
+        seed=generation["seed"],
         where=snakemake.input.prompts,
     )
     metadata = shard_metadata(engine, cell, read_metadata(snakemake.input.prompts), run_metadata)

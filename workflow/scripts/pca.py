@@ -1,11 +1,11 @@
 """Rule pca: countries in answer space, humans and every model × language; collapse index."""
 
 import logging
-import os
 
 import pandas as pd
 from _common import run
 
+from culturalign.io import write_csv_atomic
 from culturalign.pca import run_pca
 from culturalign.tables import write_table
 
@@ -19,7 +19,7 @@ def main(snakemake):
         human,
         questions,
         framing=snakemake.params.framing,
-        countries=snakemake.params.countries,
+        countries=snakemake.params.populations,
         scaling=snakemake.params.scaling,
     )
     write_table(
@@ -28,9 +28,7 @@ def main(snakemake):
         snakemake.input.schema,
         metadata={"framing": snakemake.params.framing, "scaling": snakemake.params.scaling},
     )
-    tmp = f"{snakemake.output.collapse}.part"
-    result.collapse.to_csv(tmp, index=False)
-    os.replace(tmp, snakemake.output.collapse)
+    write_csv_atomic(result.collapse, snakemake.output.collapse)
     logging.getLogger("culturalign").info(
         "PCA on %d countries; explained variance %.2f, %.2f; %d model maps",
         (result.coordinates["source"] == "human").sum(),

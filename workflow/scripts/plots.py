@@ -7,14 +7,7 @@ import pandas as pd
 from _common import run
 
 from culturalign import plots
-
-
-def read_csv(path: str) -> pd.DataFrame:
-    """A CSV that may legitimately hold only a header (or be empty)."""
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+from culturalign.io import read_csv_or_empty as read_csv
 
 
 def main(snakemake):

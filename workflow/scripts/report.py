@@ -4,17 +4,11 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
 from _common import run
 
 from culturalign import report
-
-
-def read_csv(path: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+from culturalign.io import read_csv_or_empty as read_csv
+from culturalign.provenance import git_commit
 
 
 def main(snakemake):
@@ -34,8 +28,10 @@ def main(snakemake):
         provenance=provenance,
         provenance_json=provenance_json,
         config=snakemake.config,
-        commit=report.git_commit(Path(snakemake.scriptdir)),
+        commit=git_commit(Path(snakemake.scriptdir)) or "unknown",
         out_path=snakemake.output.html,
+        benchmark=snakemake.params.benchmark,
+        description=snakemake.params.description,
     )
     logging.getLogger("culturalign").info(
         "report with %d figures: %s", len(figures), snakemake.output.html

@@ -1,7 +1,8 @@
-"""Inference backends behind one small interface (see :mod:`culturalign.engines.base`).
+"""Inference backends behind one small interface (:mod:`culturalign.engines.base`).
 
-Only the generate step imports this package; ``vllm`` and ``transformers`` are imported
-lazily by :func:`load_engine`, so ``import culturalign.engines`` works without either.
+Only the generate step imports this package; an engine's libraries (``vllm``,
+``transformers``, ``openai``) are imported when :func:`load_engine` starts it, so
+``import culturalign.engines`` works without any of them.
 """
 
 from culturalign.engines.base import (
@@ -9,19 +10,31 @@ from culturalign.engines.base import (
     EngineError,
     GenerationRequest,
     GenerationResult,
+    MassRequest,
     ModelSpec,
     ScoreRequest,
     TokenLogprob,
+)
+from culturalign.engines.registry import (
+    ENGINES,
+    builtin_engines,
+    engine_class,
     load_engine,
+    register_engine,
 )
 
 __all__ = [
+    "ENGINES",
     "Engine",
     "EngineError",
     "GenerationRequest",
     "GenerationResult",
+    "MassRequest",
     "ModelSpec",
     "ScoreRequest",
     "TokenLogprob",
+    "builtin_engines",
+    "engine_class",
     "load_engine",
+    "register_engine",
 ]

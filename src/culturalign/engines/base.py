@@ -1,14 +1,17 @@
-"""The backend interface every engine implements, and pure helpers for engine output.
+"""The interface every engine implements, and pure helpers for engine output.
 
-An engine does two things over a *list* of requests (so that it can batch):
+An engine does three things over a *list* of requests (so that it can batch):
 
 - ``generate``: greedy continuation of token-id prompts, with the top-k logprobs of the
   first generated positions;
 - ``next_token_logprobs``: for token-id prompts, the log-probabilities of given candidate
-  token ids at the next position (one forward step, nothing sampled that matters).
+  token ids at the next position (one forward step, nothing sampled that matters);
+- ``next_token_mass``: for token-id prompts, the log of the total probability of a token set
+  (or of its complement) at the next position.
 
 Everything above that (chat templating, exact option scoring, shards) is engine-agnostic and
-lives in :mod:`culturalign.scoring` and :mod:`culturalign.generation`.
+lives in :mod:`culturalign.scoring` and :mod:`culturalign.generation`. Engines are found by
+name through :mod:`culturalign.engines.registry`; this module imports none of them.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class ModelSpec:
         """Build from ``config["models"][key]``."""
         return cls(
             key=key,
-            path=str(entry["path"]),
+            path=str(entry.get("path") or ""),
             revision=entry.get("revision"),
             engine=entry.get("engine", "vllm"),
             device=entry.get("device", "cpu"),
@@ -110,10 +113,20 @@ class ScoreRequest:
     candidate_ids: tuple[int, ...]
 
 
-class Engine(ABC):
-    """A loaded model behind the two batched operations the workflow needs."""
+@dataclass(frozen=True)
+class MassRequest:
+    """log of the summed next-token probability of ``token_ids`` after ``prompt_ids``
+    (of every *other* token when ``complement``)."""
 
-    #: Engine name as recorded in shard metadata (``vllm`` | ``hf``).
+    prompt_ids: tuple[int, ...]
+    token_ids: frozenset[int]
+    complement: bool = False
+
+
+class Engine(ABC):
+    """A loaded model behind the batched operations the workflow needs."""
+
+    #: Engine name as recorded in shard metadata (``vllm`` | ``hf`` | ...).
     name: str = ""
     #: Largest number of candidate ids one ``ScoreRequest`` may carry (None: unlimited).
     max_candidates: int | None = None
@@ -143,31 +156,20 @@ class Engine(ABC):
     def next_token_logprobs(self, requests: Sequence[ScoreRequest]) -> list[dict[int, float]]:
         """For each request, ``{candidate id: log P(candidate | prompt)}`` (natural log)."""
 
+    def next_token_mass(self, requests: Sequence[MassRequest]) -> list[float]:
+        """For each request, ``log sum P(t | prompt)`` over its token set (or complement)."""
+        raise EngineError(f"engine {self.name!r} cannot sum next-token probabilities")
+
     def effective_options(self) -> dict[str, Any]:
         """The engine arguments actually used (recorded in shard metadata)."""
         return {}
 
+    def usage(self) -> dict[str, Any]:
+        """Requests, tokens, cache hits and cost of this engine's calls (API engines)."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model (optional)."""
-
-
-def load_engine(
-    spec: ModelSpec,
-    *,
-    threads: int = 1,
-    cache_dir: str | Path = "resources/.cache",
-    seed: int = 0,
-) -> Engine:
-    """Start the engine ``spec.engine`` names (imported lazily: vLLM is optional)."""
-    if spec.engine == "vllm":
-        from culturalign.engines.vllm_engine import VllmEngine
-
-        return VllmEngine(spec, threads=threads, cache_dir=cache_dir, seed=seed)
-    if spec.engine == "hf":
-        from culturalign.engines.hf_engine import HfEngine
-
-        return HfEngine(spec, threads=threads, seed=seed)
-    raise ConfigError(f"models.{spec.key}.engine: unknown engine {spec.engine!r} (vllm | hf)")
 
 
 # --- pure helpers for engine output ---------------------------------------------------------
@@ -229,6 +231,24 @@ def candidate_logprobs(
     if missing:
         raise EngineError(f"engine did not return logprobs for token id(s) {missing}")
     return result
+
+
+def log_mass(token_ids: Sequence[int], logprobs: Sequence[float], request: MassRequest) -> float:
+    """log of the summed probability of the request's set over a full next-token
+    distribution given as parallel ``token_ids`` / ``logprobs`` (natural log)."""
+    import numpy as np
+
+    ids = np.asarray(token_ids, dtype=np.int64)
+    values = np.asarray(logprobs, dtype=np.float64)
+    members = np.fromiter(request.token_ids, dtype=np.int64, count=len(request.token_ids))
+    inside = np.isin(ids, members)
+    chosen = values[~inside] if request.complement else values[inside]
+    if chosen.size == 0:
+        return -math.inf
+    top = float(chosen.max())
+    if top == -math.inf:
+        return -math.inf
+    return top + math.log(float(np.exp(chosen - top).sum()))
 
 
 def strip_stop_tokens(token_ids: Sequence[int], stop_ids: Iterable[int]) -> tuple[int, ...]:

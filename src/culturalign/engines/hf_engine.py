@@ -14,9 +14,11 @@ from culturalign.engines.base import (
     Engine,
     GenerationRequest,
     GenerationResult,
+    MassRequest,
     ModelSpec,
     ScoreRequest,
     TokenLogprob,
+    log_mass,
 )
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,13 @@ class HfEngine(Engine):
     max_candidates = None
 
     def __init__(
-        self, spec: ModelSpec, *, threads: int = 1, seed: int = 0, batch_size: int = 16
+        self,
+        spec: ModelSpec,
+        *,
+        threads: int = 1,
+        seed: int = 0,
+        batch_size: int = 16,
+        cache_dir: object = None,
     ) -> None:
         super().__init__(spec)
         started = time.perf_counter()
@@ -81,22 +89,33 @@ class HfEngine(Engine):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), positions.to(self.device)
 
-    def next_token_logprobs(self, requests: Sequence[ScoreRequest]) -> list[dict[int, float]]:
+    def _next_token_logprobs(self, prompts: Sequence[Sequence[int]]):
+        """Yield ``(request index, full next-token log-softmax row)`` in batches."""
         torch = self._torch
-        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt_ids))
-        results: list[dict[int, float]] = [{} for _ in requests]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            ids, mask, positions = self._batch([requests[i].prompt_ids for i in chunk])
+            ids, mask, positions = self._batch([prompts[i] for i in chunk])
             with torch.no_grad():
                 logits = self.model(
                     input_ids=ids, attention_mask=mask, position_ids=positions
                 ).logits[:, -1, :]
             logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
             for row, index in enumerate(chunk):
-                wanted = list(requests[index].candidate_ids)
-                values = logprobs[row, wanted].tolist()
-                results[index] = dict(zip(wanted, values, strict=True))
+                yield index, logprobs[row]
+
+    def next_token_logprobs(self, requests: Sequence[ScoreRequest]) -> list[dict[int, float]]:
+        results: list[dict[int, float]] = [{} for _ in requests]
+        for index, row in self._next_token_logprobs([r.prompt_ids for r in requests]):
+            wanted = list(requests[index].candidate_ids)
+            results[index] = dict(zip(wanted, row[wanted].tolist(), strict=True))
+        return results
+
+    def next_token_mass(self, requests: Sequence[MassRequest]) -> list[float]:
+        results = [0.0] * len(requests)
+        for index, row in self._next_token_logprobs([r.prompt_ids for r in requests]):
+            values = row.double().numpy()
+            results[index] = log_mass(range(len(values)), values, requests[index])
         return results
 
     def generate(

@@ -25,9 +25,11 @@ from culturalign.engines.base import (
     Engine,
     GenerationRequest,
     GenerationResult,
+    MassRequest,
     ModelSpec,
     ScoreRequest,
     candidate_logprobs,
+    log_mass,
     top_logprobs_from_positions,
 )
 from culturalign.errors import ConfigError
@@ -70,6 +72,9 @@ def engine_arguments(spec: ModelSpec, seed: int) -> dict[str, Any]:
         "seed": seed,
         "tensor_parallel_size": spec.tensor_parallel_size,
         "enable_prefix_caching": True,
+        # letter labels' end factor sums the whole next-token distribution (logprobs=-1);
+        # the limit only gates what a request may ask for
+        "max_logprobs": -1,
     }
     if spec.revision:
         arguments["revision"] = spec.revision
@@ -147,6 +152,8 @@ class VllmEngine(Engine):
         seed: int = 0,
     ) -> None:
         super().__init__(spec)
+        if not spec.path:
+            raise ConfigError(f"config key models.{spec.key}.path: the vllm engine needs a path")
         if spec.device == "cpu":
             environment = cpu_environment(threads, cache_dir)
             for key in ("VLLM_CACHE_ROOT", "TMPDIR"):
@@ -267,3 +274,19 @@ class VllmEngine(Engine):
             candidate_logprobs(output.outputs[0].logprobs[0], request.candidate_ids)
             for output, request in zip(outputs, requests, strict=True)
         ]
+
+    def next_token_mass(self, requests: Sequence[MassRequest]) -> list[float]:
+        if not requests:
+            return []
+        sampling = self._vllm.SamplingParams(
+            temperature=0.0, max_tokens=1, logprobs=-1, flat_logprobs=True, detokenize=False
+        )
+        outputs = self.llm.generate(
+            self._prompts([request.prompt_ids for request in requests]), sampling, use_tqdm=True
+        )
+        results = []
+        for output, request in zip(outputs, requests, strict=True):
+            flat = output.outputs[0].logprobs
+            start, end = flat.start_indices[0], flat.end_indices[0]
+            results.append(log_mass(flat.token_ids[start:end], flat.logprobs[start:end], request))
+        return results

@@ -1,21 +1,18 @@
-"""Parse the MENAValues workbook into the questions and human-distribution tables.
+"""MENAValues (World Values Survey wave 7 and Arab Opinion Index 2022, 16 MENA countries).
 
 The workbook has one transposed sheet: column A holds row labels, every other column is a
 question.  Each country row holds strings such as
 ``(1.07, {'1': '93.93%', '2': '5.20%'})``: the published mean (or mode, for nominal items)
-followed by the share of each answer option.
+followed by the share of each answer option. The question text lists its own options, so
+prompts show no separate option list; options are labelled by their numbers.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
 import math
 import re
-import shutil
-import tempfile
-import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +20,8 @@ import pandas as pd
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
+from culturalign.benchmarks import register_benchmark
+from culturalign.benchmarks.base import Benchmark, labelled_options, option_labels
 from culturalign.errors import BenchmarkError
 
 COUNTRIES: tuple[str, ...] = (
@@ -39,6 +38,8 @@ META_ROWS: tuple[str, ...] = (
 SOURCES = {"WVS 7": "WVS-7", "The 2022 Arab Opinion Index": "AOI-2022"}
 SCALE_TYPES = {"y": "ordinal", "s": "ordinal", "n": "nominal"}
 NON_SUBSTANTIVE_CODE = 0
+SHARE_TOLERANCE = 0.005
+"""A cell's shares (non-substantive code included) must sum to 100% within 0.5 points."""
 
 _CELL = re.compile(r"^\(\s*(?P<head>[^,{]*?)\s*,\s*(?P<dist>\{.*\})\s*\)$", re.DOTALL)
 _NO_DATA = re.compile(r"^(No data|No values\s*<=\s*\d+)$")
@@ -120,6 +121,11 @@ def parse_cell(
             raise BenchmarkError(f"{where}: option {option} appears twice")
         kept[option] = share
     total = sum(kept.values())
+    if abs(total + dropped - 1.0) > SHARE_TOLERANCE:
+        raise BenchmarkError(
+            f"{where}: the option shares sum to {100 * (total + dropped):.2f}%, not 100% "
+            f"(+-{100 * SHARE_TOLERANCE:.1f}); fix the cell rather than renormalising silently"
+        )
     if total <= 0:
         raise BenchmarkError(f"{where}: the substantive shares sum to {total}, not > 0")
     full = {option: kept.get(option, 0.0) / total for option in range(scale_min, scale_max + 1)}
@@ -166,7 +172,7 @@ def read_rows(path: Path) -> list[tuple[object, ...]]:
 
 
 def parse_benchmark(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return ``(questions, human)`` tables as DESIGN.md names them."""
+    """Return the ``(questions, human)`` tables of the workbook (docs/architecture.md)."""
     path = Path(path)
     rows = read_rows(path)
     labels = [str(row[0]).strip() if row and row[0] is not None else "" for row in rows]
@@ -223,6 +229,7 @@ def parse_benchmark(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 f"question {seen_ids[question_id]}"
             )
         seen_ids[question_id] = code
+        codes = range(scale_min, scale_max + 1)
         questions.append(
             {
                 "question_id": question_id,
@@ -234,6 +241,10 @@ def parse_benchmark(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "scale_type": scale_type,
                 "category": _text(values["Category"]),
                 "subcategory": _text(values["Sub Category"]),
+                # the question text names its options; prompts show no separate list
+                "options": labelled_options(codes, option_labels(len(codes), start=scale_min)),
+                "show_options": False,
+                "gold": None,
             }
         )
         for offset, country in enumerate(country_rows):
@@ -259,7 +270,9 @@ def parse_benchmark(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
     if not questions:
         raise BenchmarkError(f"{path}: the workbook holds no question columns")
-    return pd.DataFrame(questions), _human_frame(human)
+    frame = pd.DataFrame(questions)
+    frame["gold"] = frame["gold"].astype("Int64")
+    return frame, _human_frame(human)
 
 
 def _text(value: object) -> str:
@@ -279,40 +292,16 @@ def _human_frame(records: Iterable[dict[str, object]]) -> pd.DataFrame:
     return frame.astype({"option": "int64", "share": "float64"})
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 digest of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@register_benchmark("menavalues")
+class MenaValues(Benchmark):
+    """The MENAValues workbook (``source``: its path; ``url`` + ``sha256``: its download)."""
 
+    description = "MENAValues: WVS-7 and Arab Opinion Index 2022, 16 MENA countries"
+    kind = "survey"
+    schema = "menavalues.schema.yaml"
 
-def download_benchmark(url: str, destination: str | Path, sha256: str) -> Path:
-    """Download the workbook to ``destination`` and verify its sha256 (mismatch: error).
+    def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return parse_benchmark(files["source"])
 
-    The file appears at ``destination`` only once complete and verified.
-    """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False, suffix=".part") as tmp:
-        partial = Path(tmp.name)
-    try:
-        try:
-            with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as exc:
-            raise BenchmarkError(
-                f"cannot download the benchmark from {url} to {destination} ({exc}); "
-                "set config key benchmark_xlsx to a local copy"
-            ) from exc
-        actual = sha256_of(partial)
-        if actual != sha256.lower():
-            raise BenchmarkError(
-                f"{url}: checksum mismatch for {destination}: "
-                f"expected sha256 {sha256}, got {actual}"
-            )
-        partial.replace(destination)
-    finally:
-        partial.unlink(missing_ok=True)
-    return destination
+    def population_names(self, human: pd.DataFrame) -> list[str]:
+        return list(COUNTRIES)

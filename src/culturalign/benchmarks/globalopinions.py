@@ -1,0 +1,164 @@
+"""GlobalOpinionQA (Durmus et al. 2023, Hugging Face ``Anthropic/llm_global_opinions``).
+
+The hub is not reachable from every machine, so the plug-in reads a local export the user
+makes once (Parquet, CSV or JSON lines)::
+
+    from datasets import load_dataset
+    load_dataset("Anthropic/llm_global_opinions", split="train").to_parquet("goqa.parquet")
+
+Columns used: ``question`` (the text), ``options`` (a Python list of option texts, or its
+string form ``"['Yes', 'No']"``), ``selections`` (per country the share of each option, in
+option order: the string ``"defaultdict(<class 'list'>, {'Nigeria': [0.6, 0.4]})"``, a dict,
+or a JSON object) and ``source`` (the survey, e.g. GAS or WVS; kept as the category). Any
+other column is ignored.
+
+Questions get the ids ``GOQA-0001`` .. in file order (1-based row number) and letter labels
+(A), (B), … shown after the question as Durmus et al. did. The options' order is not known
+to be a scale, so questions are ``nominal`` unless config ``scale_type: ordinal`` says
+otherwise. A country's shares must sum to 1 within ``share_tolerance`` percentage points.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from culturalign.benchmarks import register_benchmark
+from culturalign.benchmarks.base import Benchmark, labelled_options, option_labels
+from culturalign.errors import BenchmarkError
+from culturalign.tabular import is_blank, read_table, require_columns, where
+
+COLUMNS = ("question", "selections", "options")
+_DEFAULTDICT = re.compile(r"^\s*defaultdict\(\s*<class '[^']*'>\s*,\s*(?P<body>.*)\)\s*$", re.S)
+
+
+def parse_options(value: Any, at: str) -> list[str]:
+    """The option texts of one row (a list, or the string of a Python/JSON list)."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise BenchmarkError(f"{at}: not a list of option texts: {value[:80]!r}") from None
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if not isinstance(value, list | tuple) or len(value) < 2:
+        raise BenchmarkError(f"{at}: needs a list of at least two option texts")
+    texts = [str(item).strip() for item in value]
+    if any(not text for text in texts):
+        raise BenchmarkError(f"{at}: an option text is empty")
+    return texts
+
+
+def parse_selections(value: Any, at: str) -> dict[str, list[float]]:
+    """Country -> shares from the ``selections`` cell."""
+    if isinstance(value, str):
+        text = value.strip()
+        match = _DEFAULTDICT.match(text)
+        if match:
+            text = match["body"]
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise BenchmarkError(
+                    f"{at}: cannot read the shares ({text[:80]!r}); expected "
+                    "\"defaultdict(<class 'list'>, {'Country': [share, ...]})\""
+                ) from None
+    if not isinstance(value, Mapping) or not value:
+        raise BenchmarkError(f"{at}: expected a mapping of countries to share lists")
+    out: dict[str, list[float]] = {}
+    for country, shares in value.items():
+        if hasattr(shares, "tolist"):
+            shares = shares.tolist()
+        if not isinstance(shares, list | tuple):
+            raise BenchmarkError(f"{at}: the shares of {country!r} are not a list")
+        try:
+            numbers = [float(share) for share in shares]
+        except (TypeError, ValueError):
+            raise BenchmarkError(f"{at}: a share of {country!r} is not a number") from None
+        if any(not math.isfinite(n) or n < 0 for n in numbers):
+            raise BenchmarkError(f"{at}: a share of {country!r} is negative or not finite")
+        out[str(country).strip()] = numbers
+    return out
+
+
+def read_globalopinions(
+    path: str | Path, share_tolerance: float = 0.5, scale_type: str = "nominal"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(questions, human)`` from a GlobalOpinionQA export (tolerance in percentage points)."""
+    frame = read_table(path, "GlobalOpinionQA export")
+    require_columns(frame, COLUMNS)
+    if frame.empty:
+        raise BenchmarkError(f"{path}: the export holds no rows")
+    questions, human = [], []
+    for index, row in enumerate(frame.itertuples(index=False)):
+        record = row._asdict()
+        text = record["question"]
+        if is_blank(text):
+            raise BenchmarkError(f"{where(frame, index, 'question')}: empty question")
+        texts = parse_options(record["options"], where(frame, index, "options"))
+        selections = parse_selections(record["selections"], where(frame, index, "selections"))
+        question_id = f"GOQA-{index + 1:04d}"
+        codes = list(range(1, len(texts) + 1))
+        source = record.get("source")
+        questions.append(
+            {
+                "question_id": question_id,
+                "source": "GlobalOpinionQA" if is_blank(source) else f"GOQA-{source}",
+                "text_en": str(text).strip(),
+                "scale_min": 1,
+                "scale_max": len(texts),
+                "scale_type": scale_type,
+                "category": None if is_blank(source) else str(source),
+                "subcategory": None,
+                "options": labelled_options(codes, option_labels(len(texts), "letter"), texts),
+                "show_options": True,
+                "gold": None,
+            }
+        )
+        for country, shares in selections.items():
+            at = f"{where(frame, index, 'selections')} ({country})"
+            if len(shares) != len(texts):
+                raise BenchmarkError(
+                    f"{at}: {len(shares)} shares for {len(texts)} options"
+                )
+            total = math.fsum(shares)
+            if abs(total - 1.0) > share_tolerance / 100.0 or total <= 0:
+                raise BenchmarkError(
+                    f"{at}: the shares sum to {100 * total:.2f}%, not 100% (+-{share_tolerance}"
+                    "); fix the row or raise the benchmark's share_tolerance"
+                )
+            human.extend(
+                {"question_id": question_id, "country": country, "option": code,
+                 "share": share / total, "nonsubstantive_share": 0.0}
+                for code, share in zip(codes, shares, strict=True)
+            )  # fmt: skip
+    questions_frame = pd.DataFrame(questions)
+    questions_frame["gold"] = questions_frame["gold"].astype("Int64")
+    human_frame = pd.DataFrame(
+        human, columns=["question_id", "country", "option", "share", "nonsubstantive_share"]
+    )
+    return questions_frame, human_frame.astype({"option": "int64", "share": "float64"})
+
+
+@register_benchmark("globalopinions")
+class GlobalOpinions(Benchmark):
+    """GlobalOpinionQA from a local export (``source``)."""
+
+    description = "GlobalOpinionQA (Pew Global Attitudes and WVS items, Durmus et al. 2023)"
+    kind = "survey"
+    schema = "globalopinions.schema.yaml"
+
+    def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return read_globalopinions(
+            files["source"], self.options["share_tolerance"], self.options["scale_type"]
+        )

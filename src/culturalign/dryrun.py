@@ -1,0 +1,65 @@
+"""What a dry run prints besides the job list: prompts per cell of every benchmark."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from culturalign.benchmarks import Benchmark
+from culturalign.config import WorkflowSettings
+from culturalign.errors import CulturalignError
+
+
+def benchmark_tables(key: str, plugin: Benchmark) -> tuple[pd.DataFrame, ...] | None:
+    """The imported tables when present, else the plug-in's own reading of its source."""
+    folder = Path("results") / key / "benchmark"
+    names = ("questions", "human", "populations")
+    if all((folder / f"{name}.parquet").exists() for name in names):
+        return tuple(pd.read_parquet(folder / f"{name}.parquet") for name in names)
+    files = {name: Path(path) for name, path in plugin.input_files().items()}
+    if not all(path.exists() for path in files.values()):
+        return None
+    tables = plugin.load(files)
+    return tables.questions, tables.human, tables.populations
+
+
+def prompt_count_table(
+    config: Mapping[str, Any], settings: WorkflowSettings, plugins: Mapping[str, Benchmark]
+) -> str:
+    """Prompts per cell and benchmark for a dry run (a note where a source is not there yet)."""
+    from culturalign.prompts import prompts_per_cell
+
+    lines = []
+    total = 0
+    for key, bench in settings.benchmarks.items():
+        plugin = plugins[key]
+        try:
+            tables = benchmark_tables(key, plugin)
+        except CulturalignError as exc:
+            lines.append(f"culturalign: {key}: {exc}")
+            continue
+        if tables is None:
+            lines.append(f"culturalign: {key}: prompts per cell are known once its source is there")
+            continue
+        questions, human, populations = tables
+        counts = prompts_per_cell(
+            questions, plugin.prompt_pairs(questions, human), populations,
+            [(language, framing) for language in bench.languages for framing in bench.framings],
+            question_ids=bench.questions, selected_populations=bench.populations,
+            where=f"benchmarks.{key}.subset",
+        )  # fmt: skip
+        lines.append(f"culturalign: {key}: prompts per cell (each reasoning mode, each model)")
+        lines += [f"  {lang:<7} {framing:<9} {n:>7,}" for (lang, framing), n in counts.items()]
+        per_model = sum(counts.values()) * len(bench.reasoning)
+        total += per_model * len(settings.model_keys)
+        lines.append(
+            f"  {per_model:,} prompts per model, {per_model * len(settings.model_keys):,} in "
+            f"all ({len(settings.model_keys)} model(s) x "
+            f"{len(bench.languages) * len(bench.framings) * len(bench.reasoning)} cells)"
+        )
+    if len(settings.benchmarks) > 1:
+        lines.append(f"culturalign: {total:,} prompts in all benchmarks")
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""Read a user's data file (CSV, TSV, Parquet or JSON lines, by extension) with errors that
+name the file and the line or row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from culturalign.errors import BenchmarkError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet",
+           ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}  # fmt: skip
+
+
+def read_table(path: str | Path, what: str = "table") -> pd.DataFrame:
+    """Every column as read (strings kept as strings); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchmarkError(f"{path}: {what} not found")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise BenchmarkError(
+            f"{path}: unknown file type {path.suffix!r} (use .csv, .tsv, .parquet or .jsonl)"
+        )
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        elif kind == "jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            frame = pd.read_csv(
+                path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
+                encoding="utf-8-sig",
+            )  # fmt: skip
+    except Exception as exc:  # each reader raises its own kinds for a damaged file
+        raise BenchmarkError(f"{path}: cannot read the {what} ({exc})") from exc
+    frame.attrs["path"] = str(path)
+    frame.attrs["kind"] = kind
+    return frame
+
+
+def where(frame: pd.DataFrame, index: int, column: str | None = None) -> str:
+    """``file: line N, column C`` for text files (header = line 1), ``row N`` otherwise."""
+    path = frame.attrs.get("path", "table")
+    place = (
+        f"line {index + 2}" if frame.attrs.get("kind") in ("csv", "tsv") else f"row {index + 1}"
+    )
+    return f"{path}: {place}" + (f", column {column}" if column else "")
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Raise naming the file and the missing columns."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise BenchmarkError(
+            f"{frame.attrs.get('path', 'table')}: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, frame.columns)) or 'nothing'})"
+        )
+
+
+def is_blank(value: object) -> bool:
+    """Empty string, None or NaN."""
+    if value is None:
+        return True
+    if isinstance(value, float) and value != value:
+        return True
+    return isinstance(value, str) and not value.strip()

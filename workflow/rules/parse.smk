@@ -1,0 +1,27 @@
+"""Stage: parse. The answer and refusal of every response, read from each shard on the CPU.
+
+The parsing code and the phrase file are inputs, so editing a refusal phrase re-parses and
+re-scores every cell without regenerating any shard.
+"""
+
+PHRASES = config["parsing"]["phrases"] or "src/culturalign/data/phrases.yaml"
+
+
+rule parse_answers:
+    input:
+        shard=SHARD,
+        phrases=PHRASES,
+        code="src/culturalign/parsing.py",
+        schema="workflow/schemas/answers.schema.yaml",
+    output:
+        ANSWERS,
+    log:
+        log_path("parse_answers/{benchmark}/{model}/{language}/{framing}/{reasoning}"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/parse_answers.py"
+
+
+for _key in selected_benchmarks():
+    FINAL_TARGETS.extend(answers(_key))

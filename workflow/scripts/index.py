@@ -1,0 +1,26 @@
+"""Rule index: results/index.html, linking every benchmark's report."""
+
+import logging
+from pathlib import Path
+
+from _common import run
+
+from culturalign.io import read_csv_or_empty
+from culturalign.provenance import git_commit
+from culturalign.report import build_index
+
+
+def main(snakemake):
+    keys = list(snakemake.params.benchmarks)
+    summaries = {key: read_csv_or_empty(path) for key, path in
+                 zip(keys, snakemake.input.summaries, strict=True)}  # fmt: skip
+    build_index(
+        snakemake.params.benchmarks,
+        summaries,
+        snakemake.output.html,
+        git_commit(Path(snakemake.scriptdir)) or "unknown",
+    )
+    logging.getLogger("culturalign").info("index of %d benchmarks", len(keys))
+
+
+run(snakemake, main)  # noqa: F821
