@@ -39,18 +39,21 @@ def bench_prompts(n_prompts: int, questions_path: Path, human_path: Path):
     """The first ``n_prompts`` English persona zero-shot prompts over all questions."""
     import pandas as pd
 
-    from culturalign.prompts import build_prompts, load_country_languages, load_templates
+    from culturalign.benchmarks.menavalues import COUNTRIES
+    from culturalign.populations import build_populations
+    from culturalign.prompts import build_prompts, load_templates
 
+    human = pd.read_parquet(human_path)
     prompts = build_prompts(
         pd.read_parquet(questions_path),
-        pd.read_parquet(human_path),
+        human[["question_id", "country"]].drop_duplicates(),
+        build_populations(COUNTRIES, REPO / "resources/cultural_zones.csv"),
         load_templates(REPO / "resources/prompts/templates.yaml"),
         None,
         "en",
         "persona",
         "zero",
-        ["Egypt", "Iran", "Turkey", "Morocco", "Lebanon", "Tunisia"],
-        country_languages=load_country_languages(REPO / "resources/cultural_zones.csv"),
+        selected_populations=["Egypt", "Iran", "Turkey", "Morocco", "Lebanon", "Tunisia"],
     )
     # Interleave questions so that short and long option scales are both represented.
     prompts = prompts.sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -91,7 +94,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
             "prompts_per_second": round(result.prompts_per_second, 3),
         }
 
-    from culturalign.engines.base import ModelSpec, load_engine
+    from culturalign.engines import ModelSpec, load_engine
     from culturalign.generation import run_cell
 
     spec = ModelSpec(
@@ -150,9 +153,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "resources/models/smollm2-135m")
     parser.add_argument(
-        "--questions", type=Path, default=REPO / "results/benchmark/questions.parquet"
+        "--questions", type=Path, default=REPO / "results/menavalues/benchmark/questions.parquet"
     )
-    parser.add_argument("--human", type=Path, default=REPO / "results/benchmark/human.parquet")
+    parser.add_argument(
+        "--human", type=Path, default=REPO / "results/menavalues/benchmark/human.parquet"
+    )
     parser.add_argument("--n-prompts", type=int, default=256)
     parser.add_argument(
         "--authors-prompts",

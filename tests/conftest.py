@@ -37,6 +37,6 @@ def benchmark_xlsx(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def benchmark_tables(benchmark_xlsx: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(questions, human)`` parsed once per session from the real workbook."""
-    from culturalign.benchmark import parse_benchmark
+    from culturalign.benchmarks.menavalues import parse_benchmark
 
     return parse_benchmark(benchmark_xlsx)

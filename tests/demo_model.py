@@ -47,7 +47,8 @@ def copy_repo(dest: Path) -> Path:
 
 def snakemake_command(*args: str) -> list[str]:
     """``python -m snakemake`` with the shared workbook (never the repo's download rule)."""
-    config = ["--config", f"benchmark_xlsx={WORKBOOK}"] if WORKBOOK.is_file() else []
+    source = f"benchmarks={{menavalues: {{source: {WORKBOOK}}}}}"
+    config = ["--config", source] if WORKBOOK.is_file() else []
     return [sys.executable, "-m", "snakemake", *args, *config]
 
 

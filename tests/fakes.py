@@ -6,15 +6,18 @@ Small API (importable from any test as ``from fakes import ...``):
   -> ``(questions, human)`` frames shaped like results/benchmark/{questions,human}.parquet.
   ``specs``: ``(question_id, scale_min, scale_max, scale_type)`` tuples; ``missing``:
   ``(question_id, country)`` pairs left without human data.
-* ``fake_zones(countries=DEFAULT_COUNTRIES)`` -> the zones table (country, iso3, language,
-  zone, iw_zone) for those countries (values as in resources/cultural_zones.csv).
+* ``fake_zones(countries=DEFAULT_COUNTRIES)`` -> the populations table (country, iso3,
+  languages, zone, iw_zone) for those countries (values as in resources/cultural_zones.csv).
 * ``fake_shard(questions, human, zones, cell, seed=0, refusal_rate=0.15, countries=None)``
-  -> one shard frame with DESIGN.md's columns for ``cell`` (dict with model, language,
-  framing, reasoning): persona/observer rows per (question, country with data); neutral rows
-  per question (``en``) or per (question, native language of a selected country).
-* ``write_fake_shards(root, questions, human, zones, cells, seed=0, **kwargs)`` -> list of
-  ``(cell, path)``; writes ``root/results/generations/{model}/{language}/{framing}/
-  {reasoning}.parquet`` and the benchmark tables under ``root/results/benchmark/``.
+  -> one shard frame with the shard columns for ``cell`` (dict with model, language,
+  framing, reasoning) plus its ``answer`` and ``refusal``: persona/observer rows per
+  (question, country with data); neutral rows per question (``en``) or per (question,
+  native language of a selected country).
+* ``write_fake_shards(root, questions, human, zones, cells, seed=0, benchmark="menavalues",
+  **kwargs)`` -> list of ``(cell, shard path, answers path)``; writes
+  ``root/results/{benchmark}/generations/{model}/{language}/{framing}/{reasoning}.parquet``,
+  the answers table of each beside it under ``answers/``, and the benchmark tables under
+  ``root/results/{benchmark}/benchmark/``.
 * ``all_cells(models=("fake-model",))`` -> the 12 cells of the default matrix per model.
 """
 
@@ -85,7 +88,10 @@ def fake_benchmark(
         qrows.append({"question_id": qid, "code": code,
                       "source": "WVS-7" if qid.startswith("WVS") else "AOI-2022",
                       "text_en": f"Synthetic question {qid}?", "scale_min": lo, "scale_max": hi,
-                      "scale_type": stype, "category": "C", "subcategory": "S"})  # fmt: skip
+                      "scale_type": stype, "category": "C", "subcategory": "S",
+                      "options": [{"code": o, "label": str(o), "text": None}
+                                  for o in range(lo, hi + 1)],
+                      "show_options": False, "gold": None})  # fmt: skip
         for country in countries:
             if (qid, country) in missing:
                 continue
@@ -98,12 +104,14 @@ def fake_benchmark(
                 hrows.append({"question_id": qid, "country": country, "option": option,
                               "share": float(share), "nonsubstantive_share": 0.0,
                               "published_mean": 0.0})  # fmt: skip
-    return pd.DataFrame(qrows), pd.DataFrame(hrows)
+    questions = pd.DataFrame(qrows)
+    questions["gold"] = questions["gold"].astype("Int64")
+    return questions, pd.DataFrame(hrows)
 
 
 def fake_zones(countries: Sequence[str] = DEFAULT_COUNTRIES) -> pd.DataFrame:
-    """The zones table restricted to ``countries``."""
-    rows = [{"country": c, "iso3": _ZONES[c][0], "language": _ZONES[c][1],
+    """The populations table restricted to ``countries``."""
+    rows = [{"country": c, "iso3": _ZONES[c][0], "languages": [_ZONES[c][1]],
              "zone": _ZONES[c][2], "iw_zone": _ZONES[c][3]} for c in countries]  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -121,7 +129,7 @@ def fake_shard(
     salt = sum(ord(ch) for ch in "|".join(cell[k] for k in sorted(cell)))
     rng = np.random.default_rng([seed, salt])
     countries = list(countries) if countries is not None else list(zones["country"])
-    native_of = dict(zip(zones["country"], zones["language"], strict=True))
+    native_of = {c: langs[0] for c, langs in zip(zones["country"], zones["languages"], strict=True)}
     have = set(zip(human["question_id"], human["country"], strict=True))
     rows = []
     for q in questions.itertuples(index=False):
@@ -144,24 +152,42 @@ def fake_shard(
             refusal = bool(rng.random() < refusal_rate)
             answer = None if refusal else int(q.scale_min + rng.choice(k, p=probs))
             response = "I cannot answer that." if refusal else f"My answer: {answer}"
+            codes = list(range(int(q.scale_min), int(q.scale_max) + 1))
             rows.append({
-                "question_id": q.question_id, "country": country, "prompt_language": lang,
+                "question_id": q.question_id, "country": country, "variant": "original",
+                "prompt_language": lang,
                 "prompt": f"[{lang}] {q.text_en} ({country or 'neutral'})",
                 "response": response, "answer": answer, "refusal": refusal,
                 "option_probs": [{"option": int(q.scale_min + i), "prob": float(p)}
                                  for i, p in enumerate(probs)],
-                "n_prompt_tokens": 20, "n_output_tokens": 4,
+                "option_probs_source": "exact", "option_coverage": 1.0,
+                "n_prompt_tokens": 20, "n_output_tokens": 4, "answer_cue": "Answer:",
+                "label_kind": "number", "option_labels": [str(c) for c in codes],
+                "option_codes": codes,
             })  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def shard_table(frame: pd.DataFrame) -> pa.Table:
-    """A shard frame as an Arrow table with DESIGN.md's types."""
+    """A shard frame (without its answers) as an Arrow table with the shard's types."""
     schema = pa.schema([
-        ("question_id", pa.string()), ("country", pa.string()),
+        ("question_id", pa.string()), ("country", pa.string()), ("variant", pa.string()),
         ("prompt_language", pa.string()), ("prompt", pa.string()), ("response", pa.string()),
-        ("answer", pa.int64()), ("refusal", pa.bool_()), ("option_probs", _PROBS_TYPE),
-        ("n_prompt_tokens", pa.int64()), ("n_output_tokens", pa.int64()),
+        ("option_probs", _PROBS_TYPE), ("option_probs_source", pa.string()),
+        ("option_coverage", pa.float64()), ("n_prompt_tokens", pa.int64()),
+        ("n_output_tokens", pa.int64()), ("answer_cue", pa.string()),
+        ("label_kind", pa.string()), ("option_labels", pa.list_(pa.string())),
+        ("option_codes", pa.list_(pa.int64())),
+    ])  # fmt: skip
+    columns = {name: frame[name].tolist() for name in schema.names}
+    return pa.table(columns, schema=schema)
+
+
+def answers_table(frame: pd.DataFrame) -> pa.Table:
+    """The parse rule's table for a fake shard (its answer and refusal columns)."""
+    schema = pa.schema([
+        ("question_id", pa.string()), ("country", pa.string()), ("variant", pa.string()),
+        ("prompt_language", pa.string()), ("answer", pa.int64()), ("refusal", pa.bool_()),
     ])  # fmt: skip
     columns = {name: frame[name].tolist() for name in schema.names}
     columns["answer"] = [None if pd.isna(a) else int(a) for a in frame["answer"]]
@@ -175,19 +201,27 @@ def write_fake_shards(
     zones: pd.DataFrame,
     cells: Iterable[Mapping[str, str]],
     seed: int = 0,
+    benchmark: str = "menavalues",
     **kwargs,
-) -> list[tuple[dict[str, str], Path]]:
-    """Write benchmark tables and one shard per cell under ``root``; return (cell, path)."""
-    root = Path(root)
-    bench = root / "results" / "benchmark"
+) -> list[tuple[dict[str, str], Path, Path]]:
+    """Write benchmark tables, one shard and its answers per cell under ``root``; return
+    ``(cell, shard path, answers path)``."""
+    root = Path(root) / "results" / benchmark
+    bench = root / "benchmark"
     bench.mkdir(parents=True, exist_ok=True)
     questions.to_parquet(bench / "questions.parquet", index=False)
     human.to_parquet(bench / "human.parquet", index=False)
+    zones.to_parquet(bench / "populations.parquet", index=False)
     out = []
     for cell in cells:
-        path = (root / "results" / "generations" / cell["model"] / cell["language"]
-                / cell["framing"] / f"{cell['reasoning']}.parquet")  # fmt: skip
+        relative = Path(
+            cell["model"], cell["language"], cell["framing"], f"{cell['reasoning']}.parquet"
+        )
+        path, answers = root / "generations" / relative, root / "answers" / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(shard_table(fake_shard(questions, human, zones, cell, seed, **kwargs)), path)
-        out.append((dict(cell), path))
+        answers.parent.mkdir(parents=True, exist_ok=True)
+        frame = fake_shard(questions, human, zones, cell, seed, **kwargs)
+        pq.write_table(shard_table(frame), path)
+        pq.write_table(answers_table(frame), answers)
+        out.append((dict(cell), path, answers))
     return out

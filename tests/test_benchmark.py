@@ -1,4 +1,4 @@
-"""Benchmark ingest: the real workbook's counts and every bad-input case named in the issue.
+"""MENAValues ingest: the real workbook's counts and every bad-input case.
 
 Broken workbooks are built from a small synthetic one written here (no benchmark text).
 """
@@ -17,8 +17,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from culturalign.benchmark import COUNTRIES, download_benchmark, parse_benchmark
-from culturalign.errors import BenchmarkError
+from culturalign.benchmarks.menavalues import COUNTRIES, parse_benchmark
+from culturalign.errors import BenchmarkError, CulturalignError
+from culturalign.io import download_verified
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_XLSX = REPO.parent / "shared" / "data" / "menavalues" / "MenaValues_Benchmark.xlsx"
@@ -143,8 +144,35 @@ def test_negative_share(workbook):
 
 def test_shares_sum_to_zero(workbook):
     cell = "(1.0, {'1': '0.00%', '2': '0.00%'})"
-    with pytest.raises(BenchmarkError, match=r"row 10 \('Iran'\), column B.*sum to 0"):
+    with pytest.raises(BenchmarkError, match=r"row 10 \('Iran'\), column B.*sum to 0\.00%"):
         parse_benchmark(workbook(edit=(0, "Iran", cell)))
+
+
+@pytest.mark.parametrize("total", [99.4, 100.6, 80.0, 150.0])
+def test_shares_not_summing_to_100_percent_name_file_row_and_column(workbook, total):
+    cell = f"(1.5, {{'1': '{total - 40:.2f}%', '2': '40.00%'}})"
+    path = workbook(edit=(0, "Egypt", cell))
+    with pytest.raises(BenchmarkError) as raised:
+        parse_benchmark(path)
+    message = str(raised.value)
+    assert str(path) in message and "row 9 ('Egypt'), column B" in message
+    assert f"sum to {total:.2f}%, not 100%" in message
+
+
+@pytest.mark.parametrize("total", [99.6, 100.0, 100.4])
+def test_shares_within_half_a_point_are_renormalised(workbook, total):
+    cell = f"(1.5, {{'1': '{total - 40:.2f}%', '2': '40.00%'}})"
+    _, human = parse_benchmark(workbook(edit=(0, "Egypt", cell)))
+    q1 = human[(human.question_id == "WVS-Q1") & (human.country == "Egypt")]
+    assert q1.share.sum() == pytest.approx(1.0)
+    assert q1.set_index("option").share[2] == pytest.approx(40.0 / total)
+
+
+def test_code_zero_counts_towards_the_100_percent(workbook):
+    # 20% don't know + 40% + 35% = 95%: off by 5 points although the substantive part is fine
+    cell = "(1.2, {'0.0': '20.00%', '1': '40.00%', '2': '35.00%'})"
+    with pytest.raises(BenchmarkError, match=r"column D.*sum to 95\.00%"):
+        parse_benchmark(workbook(edit=(2, "Egypt", cell)))
 
 
 def test_option_outside_scale(workbook):
@@ -161,8 +189,8 @@ def test_unknown_country(workbook):
 def test_checksum_mismatch(tmp_path, workbook):
     source = workbook()
     target = tmp_path / "download" / "bench.xlsx"
-    with pytest.raises(BenchmarkError, match="checksum mismatch"):
-        download_benchmark(source.as_uri(), target, "0" * 64)
+    with pytest.raises(CulturalignError, match="checksum mismatch"):
+        download_verified(source.as_uri(), target, "0" * 64)
     assert not target.exists()
     assert list(target.parent.iterdir()) == []  # no partial download left behind
 
@@ -170,7 +198,7 @@ def test_checksum_mismatch(tmp_path, workbook):
 def test_download_verifies_and_places(tmp_path, workbook):
     source = workbook()
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    target = download_benchmark(source.as_uri(), tmp_path / "d" / "b.xlsx", digest)
+    target = download_verified(source.as_uri(), tmp_path / "d" / "b.xlsx", digest)
     assert target.read_bytes() == source.read_bytes()
 
 
@@ -229,40 +257,48 @@ def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def workdir(tmp_path):
     """A scratch copy of the pieces the workflow reads relative to its working directory."""
-    for name in ("config", "resources", "workflow"):
+    for name in ("config", "resources"):
         shutil.copytree(REPO / name, tmp_path / name)
     return tmp_path
 
 
+def source_config(path: Path) -> str:
+    return f"benchmarks={{menavalues: {{source: {path}}}}}"
+
+
+TABLES = [f"results/menavalues/benchmark/{name}.parquet" for name in
+          ("questions", "human", "populations")]  # fmt: skip
+
+
 @needs_workbook
 def test_workflow_builds_tables(workdir):
-    result = run_snakemake(
-        workdir, "results/benchmark/questions.parquet", "results/benchmark/human.parquet",
-        "--config", f"benchmark_xlsx={SHARED_XLSX}",
-    )  # fmt: skip
+    result = run_snakemake(workdir, *TABLES, "--config", source_config(SHARED_XLSX))
     assert result.returncode == 0, result.stderr[-3000:]
-    questions = pd.read_parquet(workdir / "results/benchmark/questions.parquet")
-    human = pd.read_parquet(workdir / "results/benchmark/human.parquet")
+    questions = pd.read_parquet(workdir / TABLES[0])
+    human = pd.read_parquet(workdir / TABLES[1])
+    populations = pd.read_parquet(workdir / TABLES[2])
     assert len(questions) == 864
     assert human.groupby(["question_id", "country"]).ngroups == 9051
+    assert populations["country"].tolist() == list(COUNTRIES)
+    assert populations.set_index("country")["languages"].map(list).to_dict()["Iran"] == ["fa"]
     assert SHARED_XLSX.is_file()  # the read-only input is never touched
 
 
 def test_workflow_bad_workbook_fails_cleanly(workdir, workbook):
     broken = workbook(edit=(0, "Egypt", "garbage"))
-    result = run_snakemake(
-        workdir, "results/benchmark/human.parquet", "--config", f"benchmark_xlsx={broken}"
-    )
+    config = f"benchmarks={{menavalues: {{source: {broken}, subset: {{populations: [Egypt]}}}}}}"
+    result = run_snakemake(workdir, *TABLES, "--config", config)
     assert result.returncode != 0
     assert "row 9 ('Egypt'), column B: cannot parse cell" in result.stderr
-    assert not (workdir / "results/benchmark/human.parquet").exists()
-    assert not (workdir / "results/benchmark/questions.parquet").exists()
+    for path in TABLES:
+        assert not (workdir / path).exists()
 
 
 def test_unknown_config_key(workdir):
     result = run_snakemake(workdir, "-n", "--config", "benchmark_xslx=typo.xlsx")
     assert result.returncode != 0
-    assert "'benchmark_xslx' was unexpected" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "unknown key(s) benchmark_xslx" in output and "allowed: benchmarks" in output
 
 
 def test_config_value_of_wrong_type(workdir):
@@ -271,5 +307,4 @@ def test_config_value_of_wrong_type(workdir):
     result = run_snakemake(workdir, "-n", "--configfile", str(bad))
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "'many' is not of type 'integer'" in output
-    assert "['generation']['logprobs']" in output
+    assert "config key generation.logprobs: 'many' is not of type 'integer'" in output

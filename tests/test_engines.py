@@ -1,23 +1,38 @@
-"""Engines: CPU defaults (pure), and the hf and vLLM engines agreeing on the demo model."""
+"""Engines: the registry, CPU defaults (pure), and the hf and vLLM engines agreeing on the
+demo model for number and letter labels."""
 
 from __future__ import annotations
 
+import ast
 import gc
 import math
+from pathlib import Path
 
 import pytest
 
-from culturalign.engines import GenerationRequest, ModelSpec, load_engine
+from culturalign.engines import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ModelSpec,
+    builtin_engines,
+    engine_class,
+    load_engine,
+    register_engine,
+)
 from culturalign.engines.vllm_engine import cpu_environment, engine_arguments
 from culturalign.errors import ConfigError
 from culturalign.generation import chat_prompt_ids, cue_text
-from culturalign.models import job_gpus, job_resources
+from culturalign.models import check_model_path, job_gpus, job_resources
 from culturalign.scoring import (
+    EndRule,
     ScoringItem,
     continuation_token_ids,
     option_token_ids,
     score_with_engine,
 )
+
+ENGINES_DIR = Path(__file__).resolve().parents[1] / "src" / "culturalign" / "engines"
 
 
 def spec(**overrides) -> ModelSpec:
@@ -56,8 +71,85 @@ def test_job_resources_scale_with_the_model():
 
 
 def test_unknown_engine_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"models\.x\.engine"):
+    with pytest.raises(ConfigError, match=r"models\.x\.engine: unknown engine 'llama.cpp'"):
         load_engine(spec(engine="llama.cpp"))
+
+
+def test_base_module_imports_no_engine():
+    tree = ast.parse((ENGINES_DIR / "base.py").read_text(encoding="utf-8"))
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [None])
+    }
+    assert not any("engine" in (name or "") and name != "culturalign.engines.base"
+                   for name in imported), imported  # fmt: skip
+    assert not {"vllm", "transformers", "openai", "torch"} & imported
+
+
+def test_builtin_engines_are_found_by_module_name():
+    assert {"vllm", "hf"} <= set(builtin_engines())
+    assert engine_class("hf").__name__ == "HfEngine"
+
+
+class EchoEngine(Engine):
+    """An engine defined in a test module: repeats the prompt's last token."""
+
+    name = "echo"
+
+    def __init__(self, spec, **options):
+        super().__init__(spec)
+        self.options = options
+
+    @property
+    def version(self) -> str:
+        return "1.0"
+
+    def generate(self, requests, *, logprobs, logprob_positions, seed):
+        return [GenerationResult(r.prompt_ids[-1:], "x", "stop", ()) for r in requests]
+
+    def next_token_logprobs(self, requests):
+        return [{c: math.log(1 / len(r.candidate_ids)) for c in r.candidate_ids} for r in requests]
+
+
+def test_an_engine_registered_from_a_test_module():
+    register_engine("echo", EchoEngine)
+    engine = load_engine(spec(engine="echo"), threads=3, seed=7)
+    assert isinstance(engine, EchoEngine) and engine.options["threads"] == 3
+    assert engine.generate([GenerationRequest((4, 5), 2)], logprobs=0,
+                           logprob_positions=1, seed=0)[0].token_ids == (5,)  # fmt: skip
+    register_engine("echo-path", f"{__name__}:EchoEngine")
+    assert engine_class("echo-path") is EchoEngine
+    register_engine("broken", "no.such.module:Engine")
+    with pytest.raises(ConfigError, match="cannot load engine 'broken'"):
+        engine_class("broken")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"path": "resources/models/not-built-yet/weights"}, "neither an existing directory nor"),
+        ({"path": "/no/such/dir"}, "neither an existing directory nor"),
+        ({"path": "a--b/c"}, "neither an existing directory nor"),
+        ({"path": "x", "build": "no-such-recipe"}, "unknown recipe 'no-such-recipe'"),
+        ({"path": "/abs/dir", "build": "smollm2-gguf"}, "must be a relative path"),
+    ],
+)
+def test_bad_model_paths_are_config_errors_naming_the_key(entry, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        check_model_path("demo", {"engine": "vllm", **entry})
+    assert "models.demo." in str(raised.value)
+
+
+def test_good_model_paths_pass(tmp_path):
+    check_model_path("a", {"engine": "vllm", "path": "meta-llama/Llama-3.1-8B-Instruct"})
+    check_model_path("b", {"engine": "hf", "path": str(tmp_path)})
+    check_model_path("c", {"engine": "vllm", "path": "resources/models/x", "build": "smollm2-gguf"})
+    file = tmp_path / "weights.bin"
+    file.write_bytes(b"")
+    with pytest.raises(ConfigError, match="is a file"):
+        check_model_path("d", {"engine": "vllm", "path": str(file)})
 
 
 # --- the real engines on the demo model ---------------------------------------------------------
@@ -69,18 +161,31 @@ QUESTIONS = [
 ]
 
 
+LETTER_QUESTIONS = [
+    ("Which do you prefer?\n\n(A) Tea\n(B) Coffee\n(C) Water\n(D) Juice", list("ABCD")),
+    ("Is the city safe at night?\n\n(A) Yes\n(B) No", list("AB")),
+]
+
+
 def scoring_items(tokenizer):
-    """Zero-style items (after the generation prompt) and cot-style ones (after a cue)."""
+    """Zero-style items (after the generation prompt) and cot-style ones (after a cue), for
+    numbered and lettered options."""
     items = []
-    for text, low, high in QUESTIONS:
-        ids = chat_prompt_ids(tokenizer, text + " Answer with a number only.")
-        _, options = option_token_ids(tokenizer, range(low, high + 1), tokenizer.decode(ids[-1:]))
-        items.append(ScoringItem(tuple(ids), options))
+    numbers = EndRule.for_kind(tokenizer, "number")
+    letters = EndRule.for_kind(tokenizer, "letter")
+    cases = [(text + " Answer with a number only.", [str(i) for i in range(low, high + 1)],
+              numbers) for text, low, high in QUESTIONS]  # fmt: skip
+    cases += [(text + " Answer with the letter only.", labels, letters)
+              for text, labels in LETTER_QUESTIONS]  # fmt: skip
+    for text, labels, rule in cases:
+        ids = chat_prompt_ids(tokenizer, text)
+        _, options = option_token_ids(tokenizer, labels, tokenizer.decode(ids[-1:]))
+        items.append(ScoringItem(tuple(ids), options, rule))
         reasoning = tokenizer.encode("It matters a lot to me.", add_special_tokens=False)
         cue_ids, options = option_token_ids(
-            tokenizer, range(low, high + 1), cue_text("It matters a lot to me.", "Answer:")
+            tokenizer, labels, cue_text("It matters a lot to me.", "Answer:")
         )
-        items.append(ScoringItem(tuple(ids) + tuple(reasoning) + cue_ids, options))
+        items.append(ScoringItem(tuple(ids) + tuple(reasoning) + cue_ids, options, rule))
     return items
 
 
@@ -144,6 +249,8 @@ def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment)
         assert max(abs(a - b) for a, b in zip(hf_row, vllm_row, strict=True)) <= 1e-4
     # multi-token options matter: 21 options are not all single tokens
     assert any(len(option) > 1 for option in items[2].option_ids)
+    # letters too: the end-of-label factor is summed over the whole vocabulary
+    assert sum(item.end.by_mass for item in items) == 2 * len(LETTER_QUESTIONS)
     for hf_result, vllm_result in zip(hf_generated, vllm_generated, strict=True):
         assert hf_result.token_ids[:1] == vllm_result.token_ids[:1]
         hf_top = {entry.token_id: entry.logprob for entry in hf_result.top_logprobs[0]}

@@ -179,7 +179,7 @@ def rule_conda_envs() -> dict[str, str]:
 
 def test_every_rule_names_an_existing_env() -> None:
     envs = rule_conda_envs()
-    assert "parse_benchmark" in envs
+    assert {"import_benchmark", "parse_answers", "build_prompts", "index"} <= set(envs)
     for rule, path in envs.items():
         assert (ROOT / path).is_file(), f"rule {rule}: conda env {path} does not exist"
     engine_rules = {rule for rule in ("generate", "build_model") if rule in envs}

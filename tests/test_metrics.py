@@ -133,6 +133,7 @@ def test_probs_vector_checks_the_contract():
 def _one_shard(rows, cell=None):
     cell = cell or {"model": "m", "language": "en", "framing": "persona", "reasoning": "zero"}
     frame = pd.DataFrame(rows)
+    frame["variant"] = "original"
     for key, value in cell.items():
         frame[key] = value
     frame["shard"] = "s.parquet"
@@ -210,10 +211,13 @@ def _recompute_items(shards, questions, human, zones, mode, eps):
     shares = {}
     for (qid, country), g in human.groupby(["question_id", "country"]):
         shares[(qid, country)] = dict(zip(g["option"], g["share"], strict=True))
-    native = dict(zip(zones["country"], zones["language"], strict=True))
+    native = {c: langs[0] for c, langs in zip(zones["country"], zones["languages"], strict=True)}
     out = {}
-    for cell, path in shards:
-        for r in pd.read_parquet(path).to_dict("records"):
+    for cell, path, answers_path in shards:
+        parsed = pd.read_parquet(answers_path)
+        for r, a in zip(pd.read_parquet(path).to_dict("records"), parsed.to_dict("records"),
+                        strict=True):  # fmt: skip
+            r["answer"], r["refusal"] = a["answer"], a["refusal"]
             q = qinfo[r["question_id"]]
             opts = list(range(q.scale_min, q.scale_max + 1))
             p = {d["option"]: d["prob"] for d in r["option_probs"]}
@@ -267,6 +271,7 @@ def test_items_and_consistency_recompute_exactly(synthetic, mode):
             assert math.isnan(row.kld)
         else:
             assert abs(row.kld - kl) <= 1e-9
+    assert set(items["variant"]) == {"original"}
     # CLCS / FCS / SPD recomputed from the same answers
     qinfo = {q.question_id: q for q in questions.itertuples()}
 
@@ -391,11 +396,12 @@ def _copy_repo(dest: Path) -> Path:
 def test_metrics_and_stats_rules_run_on_synthetic_shards(tmp_path):
     repo = _copy_repo(tmp_path / "repo")
     questions, human = fake_benchmark()
-    zones = pd.read_csv(repo / "resources" / "cultural_zones.csv")
+    zones = fake_zones(list(DEFAULT_COUNTRIES))
     cells = all_cells(["smollm2-135m"])
     write_fake_shards(repo, questions, human, zones, cells, seed=1,
                       countries=list(DEFAULT_COUNTRIES))  # fmt: skip
-    targets = ["results/metrics/summary.csv", "results/stats/mixed_effects.json"]
+    targets = ["results/menavalues/metrics/summary.csv",
+               "results/menavalues/stats/mixed_effects.json"]  # fmt: skip
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(
         "metrics: {mode: default, leakage_threshold: 0.5, kld_smoothing: 1.0e-6,\n"
@@ -404,20 +410,58 @@ def test_metrics_and_stats_rules_run_on_synthetic_shards(tmp_path):
     command = [
         sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(repo),
         "--snakefile", str(repo / "Snakefile"), "--configfile", str(overlay),
-        "--config", f"benchmark_xlsx={WORKBOOK}",
+        "--config", f"benchmarks={{menavalues: {{source: {WORKBOOK}}}}}",
         "--allowed-rules", "compute_metrics", "summarise_metrics", "fit_mixed_effects",
         "--", *targets,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    items = pd.read_parquet(repo / "results" / "metrics" / "items.parquet")
+    out = repo / "results" / "menavalues"
+    items = pd.read_parquet(out / "metrics" / "items.parquet")
     assert set(items["country"]) == set(DEFAULT_COUNTRIES)
     assert {"nvas", "kld", "leakage", "expected", "human_mean"} <= set(items.columns)
-    summary = pd.read_csv(repo / "results" / "metrics" / "summary.csv")
+    summary = pd.read_csv(out / "metrics" / "summary.csv")
     assert len(summary) == 12
     import json
 
-    result = json.loads((repo / "results" / "stats" / "mixed_effects.json").read_text())
+    result = json.loads((out / "stats" / "mixed_effects.json").read_text())
     assert [row["model"] for row in result["lrt"]] == ["smollm2-135m"]
     assert result["lrt"][0]["df"] >= 1
-    assert (repo / "results" / "metrics" / "findings.csv").exists()
+    assert (out / "metrics" / "findings.csv").exists()
+
+
+def test_load_shards_checks_the_answers_belong_to_the_shard(synthetic, tmp_path):
+    _, _, _, _, shards = synthetic
+    cell, path, answers = shards[0]
+    frame = M.load_shards([(cell, path, answers)])
+    parsed = pd.read_parquet(answers)
+
+    def plain(values):
+        return [None if pd.isna(v) else int(v) for v in values]
+
+    assert plain(frame["answer"]) == plain(parsed["answer"])
+    short = tmp_path / "short.parquet"
+    parsed.iloc[1:].to_parquet(short)
+    with pytest.raises(
+        MetricsError, match=r"short.parquet: 5 rows for the 6 of .*re-run the parse"
+    ):
+        M.load_shards([(cell, path, short)])
+    shuffled = tmp_path / "shuffled.parquet"
+    parsed.iloc[::-1].to_parquet(shuffled)
+    with pytest.raises(MetricsError, match=r"shuffled.parquet: row 0, column"):
+        M.load_shards([(cell, path, shuffled)])
+
+
+def test_robustness_variants_stay_out_of_summaries(synthetic):
+    _, questions, human, zones, shards = synthetic
+    settings = MetricsSettings(bootstrap_resamples=50)
+    frame = M.load_shards(shards)
+    items = M.item_table(frame, questions, human, zones, settings)
+    reversed_rows = frame.assign(variant="reversed")
+    both = M.item_table(pd.concat([frame, reversed_rows], ignore_index=True), questions, human,
+                        zones, settings)  # fmt: skip
+    assert len(both) == 2 * len(items)
+    pd.testing.assert_frame_equal(M.summary_table(both, settings), M.summary_table(items, settings))
+    pd.testing.assert_frame_equal(
+        M.consistency_table(both, "default"), M.consistency_table(items, "default")
+    )

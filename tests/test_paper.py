@@ -213,7 +213,8 @@ def snakemake(work: Path, *args: str, config: tuple[str, ...] = ()) -> subproces
     xlsx = REPO.parent / "shared" / "data" / "menavalues" / "MenaValues_Benchmark.xlsx"
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--directory", str(work), "--snakefile",
-         str(work / "Snakefile"), *args, "--config", f"benchmark_xlsx={xlsx}", *config],
+         str(work / "Snakefile"), *args, "--config",
+         f"benchmarks={{menavalues: {{source: {xlsx}}}}}", *config],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
 
@@ -239,13 +240,14 @@ def test_paper_target_needs_its_config_key(tmp_path, benchmark_xlsx):
 
 @needs_published
 def test_paper_rule_writes_averages_equal_to_pandas(tmp_path, benchmark_xlsx):
-    """The whole rule: results/paper/averages.csv against the xlsx files, figures, page."""
+    """The whole rule: results/menavalues/paper/averages.csv against the xlsx files, figures,
+    page."""
     work = workflow_copy(tmp_path)
     run = snakemake(
         work, "--cores", "2", "paper", config=(f"paper={{published_metrics: {PUBLISHED}}}",)
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    out = work / "results" / "paper"
+    out = work / "results" / "menavalues" / "paper"
     table = pd.read_csv(out / "averages.csv")
     expected = independent_averages(PUBLISHED)
     assert len(table) == len(expected)

@@ -58,9 +58,10 @@ def test_paper_config_is_the_full_matrix() -> None:
     schema = yaml.safe_load((REPO_ROOT / "workflow/schemas/config.schema.yaml").read_text())
     assert set(schema["required"]) <= set(config), "config/paper.yaml lacks a required key"
     assert set(schema["properties"]) == set(config), "config/paper.yaml: keep every section"
-    assert config["subset"] == {"questions": None, "countries": None}
+    menavalues = config["benchmarks"]["menavalues"]
+    assert menavalues["subset"] == {"questions": None, "populations": None}
+    assert config["run"] == {"benchmarks": ["menavalues"], "models": list(PAPER_MODELS)}
     assert config["cells"] == {
-        "models": list(PAPER_MODELS),
         "languages": list(LANGUAGES),
         "framings": list(FRAMINGS),
         "reasoning": list(REASONING),
@@ -75,10 +76,9 @@ def test_paper_config_is_the_full_matrix() -> None:
 
 
 def test_paper_config_validates_against_the_schema() -> None:
-    from snakemake.utils import validate
+    from culturalign.config import validate_config
 
-    config = load_paper()
-    validate(config, str(REPO_ROOT / "workflow/schemas/config.schema.yaml"))
+    validate_config(load_paper())
 
 
 def count_prompts(questions: pd.DataFrame, human: pd.DataFrame) -> dict[tuple[str, str, str], int]:
@@ -87,29 +87,36 @@ def count_prompts(questions: pd.DataFrame, human: pd.DataFrame) -> dict[tuple[st
     The official translations are not shipped, so native cells get a stand-in text for every
     question (the count depends on which pairs have human data, not on the text).
     """
+    from culturalign.benchmarks.menavalues import COUNTRIES
+    from culturalign.populations import build_populations
+
     config = load_paper()
+    subset = config["benchmarks"]["menavalues"]["subset"]
     templates = prompts_stage.load_templates(REPO_ROOT / config["prompts"]["templates"])
+    populations = build_populations(COUNTRIES, REPO_ROOT / "resources/cultural_zones.csv")
     stand_in = pd.DataFrame(
         [
             (question_id, language, f"{question_id} ({language})")
             for question_id in questions["question_id"]
-            for language in prompts_stage.NATIVE_LANGUAGES
+            for language in ("ar", "fa", "tr")
         ],
         columns=["question_id", "language", "text"],
     )
     translations = prompts_stage.Translations(Path("stand-in"), stand_in)
+    pairs = human[["question_id", "country"]].drop_duplicates()
     counts = {}
     for language, framing, reasoning in sorted(CELLS):
         frame = prompts_stage.build_prompts(
             questions,
-            human,
+            pairs,
+            populations,
             templates,
             translations if language == "native" else None,
             language,
             framing,
             reasoning,
-            config["subset"]["countries"],
-            question_ids=config["subset"]["questions"],
+            selected_populations=subset["populations"],
+            question_ids=subset["questions"],
         )
         counts[(language, framing, reasoning)] = len(frame)
     return counts
@@ -171,7 +178,9 @@ def generate_jobs(output: str) -> list[tuple[tuple[str, str, str, str], str]]:
     for rule, body in JOB.findall(output):
         if rule != "generate":
             continue
-        match = re.search(r"output: results/generations/([^/]+)/(\w+)/(\w+)/(\w+)\.parquet", body)
+        match = re.search(
+            r"output: results/menavalues/generations/([^/]+)/(\w+)/(\w+)/(\w+)\.parquet", body
+        )
         assert match, body
         resources = re.search(r"resources: (.*)", body)
         jobs.append((match.groups(), resources.group(1) if resources else ""))
@@ -183,7 +192,7 @@ def paper_copy(tmp_path: Path) -> Path:
     workdir = copy_repo(tmp_path / "repo")
     # The user converts the official translations into this file; a dry run only needs it
     # to exist (nothing reads it).
-    translations = workdir / load_paper()["prompts"]["translations"]
+    translations = workdir / load_paper()["benchmarks"]["menavalues"]["prompts"]["translations"]
     translations.parent.mkdir(parents=True, exist_ok=True)
     translations.write_text("question_id\tlanguage\ttext\n", encoding="utf-8")
     return workdir
@@ -196,7 +205,7 @@ def paper_dry_run(workdir: Path, benchmark_xlsx: Path, *extra: str) -> str:
         "config/paper.yaml",
         *extra,
         "--config",
-        f"benchmark_xlsx={benchmark_xlsx}",
+        f"benchmarks={{menavalues: {{source: {benchmark_xlsx}}}}}",
     )
     output = ran.stdout + ran.stderr
     assert ran.returncode == 0, output[-5000:]

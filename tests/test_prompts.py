@@ -14,22 +14,22 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from culturalign.benchmark import COUNTRIES
+from culturalign.benchmarks.base import labelled_options, option_labels
+from culturalign.benchmarks.menavalues import COUNTRIES
+from culturalign.constants import FRAMINGS, REASONING
 from culturalign.errors import ConfigError
+from culturalign.populations import build_populations
 from culturalign.prompts import (
-    FRAMINGS,
     PROMPT_COLUMNS,
-    PROMPT_LANGUAGES,
-    REASONING,
     build_prompts,
-    default_country_languages,
-    load_country_languages,
+    label_kind,
     load_templates,
     load_translations,
     template_hash,
 )
 from culturalign.tables import read_metadata
 
+PROMPT_LANGUAGES = ("en", "ar", "fa", "tr")
 ARABIC_SCRIPT = re.compile(r"[\u0600-\u06ff]")
 DEFAULT_QUESTIONS = ["WVS-Q1", "WVS-Q46", "WVS-Q57", "WVS-Q164", "WVS-Q199", "WVS-Q240",
                      "WVS-Q152", "AOI-0300", "AOI-0466", "AOI-0864"]  # fmt: skip
@@ -60,17 +60,24 @@ def config(repo_root) -> dict:
     return yaml.safe_load((repo_root / "config/config.yaml").read_text("utf-8"))
 
 
+@pytest.fixture(scope="module")
+def zones(repo_root) -> pd.DataFrame:
+    return build_populations(COUNTRIES, repo_root / "resources/cultural_zones.csv")
+
+
+def question(question_id: str, low: int, high: int, scale_type: str = "ordinal", **extra):
+    codes = range(low, high + 1)
+    return {"question_id": question_id, "source": "S", "text_en": extra.pop("text", "Q?"),
+            "scale_min": low, "scale_max": high, "scale_type": scale_type, "category": "c",
+            "subcategory": "s", "options": labelled_options(codes, option_labels(len(codes))),
+            "show_options": False, "gold": None, **extra}  # fmt: skip
+
+
 def tiny_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two synthetic questions; Q2 has no data for Iran; nothing for Qatar."""
     questions = pd.DataFrame(
-        [
-            {"question_id": "WVS-Q1", "code": 1, "source": "WVS-7", "text_en": "Q one?",
-             "scale_min": 1, "scale_max": 4, "scale_type": "ordinal", "category": "c",
-             "subcategory": "s"},
-            {"question_id": "AOI-0002", "code": 2, "source": "AOI-2022", "text_en": "Q two?",
-             "scale_min": 1, "scale_max": 12, "scale_type": "nominal", "category": "c",
-             "subcategory": "s"},
-        ]
+        [question("WVS-Q1", 1, 4, text="Q one?"),
+         question("AOI-0002", 1, 12, "nominal", text="Q two?")]
     )  # fmt: skip
     pairs = [("WVS-Q1", c) for c in ("Egypt", "Iran", "Turkey")]
     pairs += [("AOI-0002", c) for c in ("Egypt", "Turkey", "Morocco")]
@@ -80,7 +87,15 @@ def tiny_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     return questions, human
 
 
-def write_translations(path: Path, rows: list[tuple[str, str, str]], header=None) -> Path:
+def cell_prompts(questions, human, zones, templates, translations, language, framing,
+                 reasoning="zero", **kwargs):  # fmt: skip
+    return build_prompts(
+        questions, human[["question_id", "country"]].drop_duplicates(), zones, templates,
+        translations, language, framing, reasoning, **kwargs,
+    )  # fmt: skip
+
+
+def write_translations(path: Path, rows: list[tuple[str, ...]], header=None) -> Path:
     lines = ["\t".join(header or ("question_id", "language", "text"))]
     lines += ["\t".join(row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -99,24 +114,43 @@ TINY_TRANSLATIONS = [
 # ------------------------------------------------------------------------------ templates
 
 
-def test_every_language_framing_reasoning_renders(templates):
+@pytest.mark.parametrize("kind", ["number", "letter"])
+def test_every_language_framing_reasoning_renders(templates, kind):
+    labels = option_labels(21, kind) if kind == "number" else option_labels(4, kind)
     for language in PROMPT_LANGUAGES:
         wording = templates.languages[language]
         for framing in FRAMINGS:
             for reasoning in REASONING:
                 country = None if framing == "neutral" else "Egypt"
                 prompt = templates.render(
-                    language, framing, reasoning, "QUESTION-TEXT", 1, 21, country
+                    language, framing, reasoning, "QUESTION-TEXT", labels, kind, country
                 )
                 assert "QUESTION-TEXT" in prompt
                 assert "{" not in prompt and "}" not in prompt
-                assert "1" in prompt and "21" in prompt
+                assert labels[0] in prompt and labels[-1] in prompt
                 egypt = wording.countries["Egypt"]
                 assert (egypt in prompt) == (framing != "neutral"), (language, framing)
                 assert (wording.answer_cue in prompt) == (reasoning == "cot"), (language, reasoning)
                 if language != "en":
                     assert ARABIC_SCRIPT.search(prompt) or language == "tr"
                     assert "average person" not in prompt
+
+
+def test_number_wording_of_the_default_templates_is_unchanged(templates):
+    """The MENAValues prompts are the ones the shards were made with (pinned wording)."""
+    prompt = templates.render("en", "persona", "zero", "Q?", ["1", "2", "3", "4"], "number",
+                              "Egypt")  # fmt: skip
+    assert prompt == (
+        "Imagine you are an average person from Egypt. Answer the following survey question "
+        "as that person would.\n\nQ?\n\nAnswer with the option number only (1-4), nothing else."
+    )
+
+
+def test_options_are_listed_after_the_question_when_given(templates):
+    prompt = templates.render("en", "neutral", "zero", "Tea or coffee?", ["A", "B"], "letter",
+                              option_texts=["Tea", "Coffee"])  # fmt: skip
+    assert "Tea or coffee?\n\n(A) Tea\n(B) Coffee\n\n" in prompt
+    assert prompt.endswith("Answer with the letter of the option only (A-B), nothing else.")
 
 
 def test_templates_name_all_countries_in_every_language(templates):
@@ -126,11 +160,25 @@ def test_templates_name_all_countries_in_every_language(templates):
     assert templates.languages["tr"].countries["Turkey"] == "Türkiye"
 
 
+def test_country_names_outside_the_templates(templates):
+    # English: the benchmark's own name; other languages: the CLDR name of the ISO country
+    assert templates.country_name("en", "Nigeria", "NGA") == "Nigeria"
+    assert templates.country_name("ar", "Nigeria", "NGA") == "نيجيريا"
+    assert templates.country_name("tr", "Japan", "JPN") == "Japonya"
+    with pytest.raises(ConfigError, match=r"languages\.ar\.countries has no name for 'Atlantis'"):
+        templates.country_name("ar", "Atlantis", None)
+
+
 def test_render_persona_without_country_or_unknown_country(templates):
     with pytest.raises(ValueError, match="needs a country"):
-        templates.render("en", "persona", "zero", "q", 1, 4, None)
+        templates.render("en", "persona", "zero", "q", ["1", "2"], "number", None)
     with pytest.raises(ConfigError, match=r"languages\.ar\.countries.*Atlantis"):
-        templates.render("ar", "observer", "zero", "q", 1, 4, "Atlantis")
+        templates.render("ar", "observer", "zero", "q", ["1", "2"], "number", "Atlantis")
+
+
+def test_a_language_the_templates_lack_is_named_with_its_key(templates):
+    with pytest.raises(ConfigError, match=r"key languages\.de is missing \(needed by x\)"):
+        templates.language("de", needed_by="x")
 
 
 def _broken_templates(tmp_path, templates_path, edit) -> Path:
@@ -144,7 +192,6 @@ def _broken_templates(tmp_path, templates_path, edit) -> Path:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d["languages"].pop("fa"), r"key languages: missing key\(s\) fa"),
         (lambda d: d["languages"]["tr"].pop("answer_cue"), r"languages\.tr: missing key"),
         (
             lambda d: d["languages"]["ar"]["framing"].pop("observer"),
@@ -159,22 +206,32 @@ def _broken_templates(tmp_path, templates_path, edit) -> Path:
             r"languages\.en\.framing\.neutral: unknown placeholder\(s\) country",
         ),
         (
-            lambda d: d["languages"]["fa"]["reasoning"].update(zero="Pick {optoin}"),
-            r"languages\.fa\.reasoning\.zero: unknown placeholder\(s\) optoin",
+            lambda d: d["languages"]["fa"]["reasoning"]["number"].update(zero="Pick {optoin}"),
+            r"languages\.fa\.reasoning\.number\.zero: unknown placeholder\(s\) optoin",
         ),
         (
-            lambda d: d["languages"]["en"]["reasoning"].update(cot="Think, then answer."),
-            r"languages\.en\.reasoning\.cot: must contain placeholder\(s\) \{answer_cue\}",
+            lambda d: d["languages"]["en"]["reasoning"]["letter"].update(cot="Think, then answer."),
+            r"languages\.en\.reasoning\.letter\.cot: must contain placeholder\(s\) \{answer_cue\}",
         ),
         (
-            lambda d: d["languages"]["en"]["reasoning"].update(zero="Answer {"),
-            r"languages\.en\.reasoning\.zero: malformed template",
+            lambda d: d["languages"]["en"]["reasoning"]["number"].update(zero="Answer {"),
+            r"languages\.en\.reasoning\.number\.zero: malformed template",
         ),
         (
-            lambda d: d["languages"]["ar"]["countries"].pop("Qatar"),
-            r"languages\.ar\.countries\.Qatar: missing",
+            lambda d: d["languages"]["en"]["reasoning"].update(roman={}),
+            r"languages\.en\.reasoning: unknown key\(s\) roman",
         ),
+        (
+            lambda d: d["languages"]["ar"]["countries"].update(Qatar=""),
+            r"languages\.ar\.countries\.Qatar: empty",
+        ),
+        (lambda d: d["languages"].update({"English": d["languages"]["en"]}), "not a language"),
+        (lambda d: d.update(options={"line": "{label}"}), r"options\.line: must contain"),
         (lambda d: d.pop("layout"), r"missing key\(s\) layout"),
+        (
+            lambda d: d["languages"]["en"]["framing"].update(persona=[]),
+            r"framing\.persona: must be a string or a non-empty list",
+        ),
     ],
 )
 def test_bad_templates_name_file_and_key(tmp_path, templates_path, edit, message):
@@ -184,9 +241,37 @@ def test_bad_templates_name_file_and_key(tmp_path, templates_path, edit, message
     assert str(path) in str(caught.value)
 
 
+def test_a_language_block_needs_only_the_label_kind_it_is_used_with(tmp_path, templates_path):
+    path = _broken_templates(tmp_path, templates_path,
+                             lambda d: d["languages"]["tr"]["reasoning"].pop("letter"))  # fmt: skip
+    loaded = load_templates(path)
+    assert loaded.render("tr", "neutral", "zero", "q", ["1", "2"], "number")
+    with pytest.raises(ConfigError, match=r"languages\.tr\.reasoning\.letter is missing"):
+        loaded.render("tr", "neutral", "zero", "q", ["A", "B"], "letter")
+
+
+def test_wording_variants_are_lists_whose_first_entry_is_the_original(tmp_path, templates_path):
+    def add_variant(data):
+        persona = data["languages"]["en"]["framing"]["persona"]
+        data["languages"]["en"]["framing"]["persona"] = [persona, "Speak for {country}: {question}"]
+
+    loaded = load_templates(_broken_templates(tmp_path, templates_path, add_variant))
+    first = loaded.render("en", "persona", "zero", "q", ["1", "2"], "number", "Egypt")
+    second = loaded.render("en", "persona", "zero", "q", ["1", "2"], "number", "Egypt", wording=1)
+    assert first.startswith("Imagine you are") and second.startswith("Speak for Egypt: q")
+
+
 def test_missing_templates_file(tmp_path):
     with pytest.raises(ConfigError, match="prompts.templates"):
         load_templates(tmp_path / "nope.yaml")
+
+
+def test_label_kind():
+    assert label_kind(["1", "2", "10"]) == "number"
+    assert label_kind(["A", "B"]) == "letter"
+    assert label_kind(["أ", "ب", "هـ"]) == "letter"
+    with pytest.raises(ConfigError, match="mix numbers and letters"):
+        label_kind(["1", "B"])
 
 
 # --------------------------------------------------------------------------- translations
@@ -221,7 +306,8 @@ def test_default_translations_are_native_only(translations, benchmark_tables):
             None,
             r"line 3: duplicate \(question_id, language\) = \(WVS-Q1, ar\), first on line 2",
         ),
-        ([("WVS-Q1", "en", "text")], None, r"line 2, column language: unknown language 'en'"),
+        ([("WVS-Q1", "en", "text")], None, r"line 2, column language: 'en' is not a language"),
+        ([("WVS-Q1", "Farsi", "متن")], None, r"line 2, column language: 'Farsi'"),
         ([("WVS-Q1", "fa", " ")], None, r"line 2, column text: empty value"),
         (
             [("WVS-Q1", "fa", "متن")],
@@ -245,36 +331,59 @@ def test_translations_csv_and_multiline(tmp_path):
     assert loaded.text("WVS-Q1", "ar") is None
 
 
-def test_missing_translation_names_question_and_language(tmp_path, templates):
+def test_missing_translation_names_question_and_language(tmp_path, templates, zones):
     questions, human = tiny_tables()
     rows = [row for row in TINY_TRANSLATIONS if row[:2] != ("WVS-Q1", "fa")]
     path = write_translations(tmp_path / "t.tsv", rows)
     translations = load_translations(path)
     for framing in FRAMINGS:
         with pytest.raises(ConfigError, match=r"no fa text for question WVS-Q1") as caught:
-            build_prompts(questions, human, templates, translations, "native", framing, "zero")
+            cell_prompts(questions, human, zones, templates, translations, "native", framing)
         assert str(path) in str(caught.value)
     # English cells need no translation at all
-    frame = build_prompts(questions, human, templates, None, "en", "persona", "zero")
+    frame = cell_prompts(questions, human, zones, templates, None, "en", "persona")
     assert len(frame) == 6
+
+
+def test_shown_options_need_their_translated_texts(tmp_path, templates, zones):
+    questions = pd.DataFrame([question("GOQA-0001", 1, 2, "nominal", show_options=True)])
+    questions.at[0, "options"] = labelled_options([1, 2], ["A", "B"], ["Yes", "No"])
+    human = pd.DataFrame([{"question_id": "GOQA-0001", "country": "Turkey"}])
+    english = cell_prompts(questions, human, zones, templates, None, "en", "persona")
+    assert "\n(A) Yes\n(B) No\n" in english.loc[0, "prompt"]
+    assert (
+        english.loc[0, "option_labels"] == ["A", "B"] and english.loc[0, "label_kind"] == "letter"
+    )
+    rows = [("GOQA-0001", "tr", "Evet mi hayır mı?")]
+    path = write_translations(tmp_path / "t.tsv", rows)
+    with pytest.raises(ConfigError, match=r"column options must hold its 2 option texts"):
+        cell_prompts(questions, human, zones, templates, load_translations(path), "native",
+                     "persona")  # fmt: skip
+    path = write_translations(tmp_path / "t2.tsv", [(*rows[0], "Evet | Hayır")],
+                              ("question_id", "language", "text", "options"))  # fmt: skip
+    native = cell_prompts(questions, human, zones, templates, load_translations(path), "native",
+                          "persona")  # fmt: skip
+    assert "Evet mi hayır mı?\n\n(A) Evet\n(B) Hayır" in native.loc[0, "prompt"]
 
 
 # ------------------------------------------------------------------------------- building
 
 
-def test_cells_on_tiny_tables(tmp_path, templates):
+def test_cells_on_tiny_tables(tmp_path, templates, zones):
     questions, human = tiny_tables()
     translations = load_translations(write_translations(tmp_path / "t.tsv", TINY_TRANSLATIONS))
 
     def cell(language, framing, reasoning="zero", **kwargs):
-        return build_prompts(
-            questions, human, templates, translations, language, framing, reasoning, **kwargs
-        )
+        return cell_prompts(questions, human, zones, templates, translations, language, framing,
+                            reasoning, **kwargs)  # fmt: skip
 
     neutral_en = cell("en", "neutral")
     assert list(neutral_en.columns) == list(PROMPT_COLUMNS)
     assert neutral_en["country"].isna().all()
     assert list(neutral_en["question_id"]) == ["WVS-Q1", "AOI-0002"]
+    assert set(neutral_en["variant"]) == {"original"}
+    assert neutral_en.loc[0, "option_labels"] == ["1", "2", "3", "4"]
+    assert neutral_en.loc[1, "option_codes"] == list(range(1, 13))
     native = cell("native", "neutral")
     got = list(zip(native["question_id"], native["prompt_language"], strict=True))
     assert got == [("WVS-Q1", "ar"), ("WVS-Q1", "fa"), ("WVS-Q1", "tr"),
@@ -295,11 +404,12 @@ def test_cells_on_tiny_tables(tmp_path, templates):
     assert observer_en.loc[0, "prompt"].startswith("How would an average person from Egypt")
     assert set(observer_en["prompt_language"]) == {"en"}
     # subsets: only Turkey -> one language, pairs only with Turkey
-    only_turkey = cell("native", "neutral", countries=["Turkey"], question_ids=["AOI-0002"])
+    only_turkey = cell("native", "neutral", selected_populations=["Turkey"],
+                       question_ids=["AOI-0002"])  # fmt: skip
     assert list(only_turkey["prompt_language"]) == ["tr"]
-    assert len(cell("en", "persona", countries=["Iran"])) == 1
+    assert len(cell("en", "persona", selected_populations=["Iran"])) == 1
     # a question without data in the selection is left out
-    assert len(cell("en", "neutral", countries=["Qatar"])) == 0
+    assert len(cell("en", "neutral", selected_populations=["Qatar"])) == 0
 
 
 @pytest.mark.parametrize(
@@ -307,32 +417,33 @@ def test_cells_on_tiny_tables(tmp_path, templates):
     [
         (
             {"question_ids": ["WVS-Q1", "WVS-Q999"]},
-            r"subset\.questions: unknown question id 'WVS-Q999'",
+            r"benchmarks\.x\.subset\.questions: unknown question id\(s\) 'WVS-Q999'",
         ),
-        ({"countries": ["Egypt", "Atlantis"]}, r"subset\.countries: unknown country 'Atlantis'"),
+        (
+            {"selected_populations": ["Egypt", "Atlantis"]},
+            r"benchmarks\.x\.subset\.populations: unknown population\(s\) 'Atlantis'",
+        ),
     ],
 )
-def test_unknown_subset_values(templates, kwargs, message):
+def test_unknown_subset_values(templates, zones, kwargs, message):
     questions, human = tiny_tables()
     with pytest.raises(ConfigError, match=message):
-        build_prompts(questions, human, templates, None, "en", "neutral", "zero", **kwargs)
+        cell_prompts(questions, human, zones, templates, None, "en", "neutral",
+                     where="benchmarks.x.subset", **kwargs)  # fmt: skip
 
 
-def test_unknown_cell_value(templates):
+def test_unknown_cell_value(templates, zones):
     questions, human = tiny_tables()
     with pytest.raises(ConfigError, match="unknown framing 'hero'"):
-        build_prompts(questions, human, templates, None, "en", "hero", "zero")
+        cell_prompts(questions, human, zones, templates, None, "en", "hero")
 
 
-def test_zones_languages(repo_root, tmp_path):
-    languages = load_country_languages(repo_root / "resources/cultural_zones.csv")
-    assert languages == default_country_languages()
-    assert languages["Iran"] == "fa" and languages["Turkey"] == "tr"
-    assert {languages[c] for c in COUNTRIES if c not in ("Iran", "Turkey")} == {"ar"}
-    bad = tmp_path / "zones.csv"
-    bad.write_text("country,language\nEgypt,ar\nIran,ku\n", "utf-8")
-    with pytest.raises(ConfigError, match=r"zones.csv: line 3, column language: 'ku' for Iran"):
-        load_country_languages(bad)
+def test_a_population_without_a_language_is_named_in_native_cells(templates):
+    questions, human = tiny_tables()
+    groups = build_populations(["Egypt", "Iran", "Turkey", "Morocco"], None)
+    groups.at[1, "languages"] = []
+    with pytest.raises(ConfigError, match=r"population 'Iran' has no prompt language"):
+        cell_prompts(questions, human, groups, templates, None, "native", "persona")
 
 
 def test_template_hash(tmp_path, templates_path, translations_path):
@@ -364,29 +475,28 @@ def expected_counts(human: pd.DataFrame, questions: list[str], countries: list[s
     return counts
 
 
-def test_prompt_counts_on_real_workbook(benchmark_tables, templates, translations, config):
+def test_prompt_counts_on_real_workbook(benchmark_tables, templates, translations, config, zones):
     questions, human = benchmark_tables
-    subset_questions = config["subset"]["questions"]
-    subset_countries = config["subset"]["countries"]
-    expected = expected_counts(human, subset_questions, subset_countries)
+    subset = config["benchmarks"]["menavalues"]["subset"]
+    expected = expected_counts(human, subset["questions"], subset["populations"])
     for (language, framing, reasoning), count in expected.items():
-        frame = build_prompts(
-            questions, human, templates, translations, language, framing, reasoning,
-            subset_countries, question_ids=subset_questions,
+        frame = cell_prompts(
+            questions, human, zones, templates, translations, language, framing, reasoning,
+            selected_populations=subset["populations"], question_ids=subset["questions"],
         )  # fmt: skip
         assert len(frame) == count, (language, framing, reasoning)
         assert not frame.duplicated(["question_id", "country", "prompt_language"]).any()
-    if subset_questions == DEFAULT_QUESTIONS:
+    if subset["questions"] == DEFAULT_QUESTIONS:
         # the default config: 51 (question, country) pairs, 23 native neutral prompts
         assert expected[("en", "persona", "zero")] == 51
         assert expected[("native", "neutral", "zero")] == 23
         assert expected[("en", "neutral", "zero")] == 10
 
 
-def test_english_prompts_for_all_questions_and_countries(benchmark_tables, templates):
+def test_english_prompts_for_all_questions_and_countries(benchmark_tables, templates, zones):
     """Without a subset every pair with human data gets a prompt (9,051 in MENAValues)."""
     questions, human = benchmark_tables
-    frame = build_prompts(questions, human, templates, None, "en", "observer", "zero")
+    frame = cell_prompts(questions, human, zones, templates, None, "en", "observer")
     assert len(frame) == len(human[["question_id", "country"]].drop_duplicates())
     assert frame["prompt"].str.len().min() > 50
 
@@ -395,7 +505,7 @@ def test_rule_writes_prompt_table_with_hash(repo_root, benchmark_xlsx, tmp_path)
     """The Snakemake rule, run in a copy of the repository (never touches ../shared)."""
     work = tmp_path / "repo"
     work.mkdir()
-    for name in ("Snakefile", "workflow", "src", "config", "resources", "envs"):
+    for name in ("Snakefile", "workflow", "src", "config", "resources", "envs", "profiles"):
         source = repo_root / name
         if source.is_dir():
             shutil.copytree(
@@ -403,10 +513,10 @@ def test_rule_writes_prompt_table_with_hash(repo_root, benchmark_xlsx, tmp_path)
             )
         else:
             shutil.copy2(source, work / name)
-    target = "results/prompts/native/neutral/cot.parquet"
+    target = "results/menavalues/prompts/native/neutral/cot.parquet"
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", target,
-         "--config", f"benchmark_xlsx={benchmark_xlsx}"],
+         "--config", f"benchmarks={{menavalues: {{source: {benchmark_xlsx}}}}}"],
         cwd=work, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -419,4 +529,8 @@ def test_rule_writes_prompt_table_with_hash(repo_root, benchmark_xlsx, tmp_path)
     metadata = read_metadata(work / target)
     assert metadata["template_hash"] == template_hash(
         work / "resources/prompts/templates.yaml", work / "resources/translations/default.tsv"
+    )
+    assert metadata["benchmark"]["plugin"] == "menavalues"
+    assert metadata["benchmark"]["source_sha256"]["source"] == (
+        "2718515b77fbc0ef78f3be205df82b58374d931efad5fe633f28bd0e7a8461a9"
     )

@@ -23,7 +23,7 @@ from culturalign import report
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from fakes import all_cells, write_fake_shards  # noqa: E402
+from fakes import all_cells, fake_zones, write_fake_shards  # noqa: E402
 
 SUBSET = ["WVS-Q1", "WVS-Q46", "WVS-Q57", "WVS-Q164", "WVS-Q199", "WVS-Q240", "WVS-Q152",
           "AOI-0300", "AOI-0466", "AOI-0864"]  # fmt: skip
@@ -89,7 +89,7 @@ def test_headline_sentences_quote_the_numbers():
 
 
 def _copy_repo(work: Path) -> None:
-    for name in ("Snakefile", "config", "workflow", "src", "resources", "envs"):
+    for name in ("Snakefile", "config", "workflow", "src", "resources", "envs", "profiles"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(
@@ -113,8 +113,8 @@ def _snakemake(work: Path, blocker: Path, xlsx: Path, *args: str) -> subprocess.
     env = {**__import__("os").environ, "PYTHONPATH": f"{blocker}:{REPO / 'src'}"}
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--directory", str(work), "--snakefile",
-         str(work / "Snakefile"), *args, "--config", f"benchmark_xlsx={xlsx}",
-         "generation={mode: cached}"],
+         str(work / "Snakefile"), *args, "--config",
+         f"benchmarks={{menavalues: {{source: {xlsx}}}}}", "generation={mode: cached}"],
         capture_output=True, text=True, env=env, check=False, timeout=900,
     )  # fmt: skip
 
@@ -128,11 +128,11 @@ def built(tmp_path_factory, benchmark_tables, benchmark_xlsx):
     work.mkdir()
     _copy_repo(work)
     blocker = _engine_blocker(work.parent / "blocked")
-    zones = pd.read_csv(REPO / "resources" / "cultural_zones.csv")
+    zones = fake_zones(COUNTRIES)
     q = questions[questions["question_id"].isin(SUBSET)]
     h = human[human["question_id"].isin(SUBSET) & human["country"].isin(COUNTRIES)]
     shards = write_fake_shards(work, q, h, zones, all_cells((MODEL,)), seed=3, countries=COUNTRIES)
-    for _, path in shards:
+    for _, path, _ in shards:
         table = pq.read_table(path)
         metadata = dict(table.schema.metadata or {})
         metadata.update(
@@ -140,7 +140,7 @@ def built(tmp_path_factory, benchmark_tables, benchmark_xlsx):
         )
         pq.write_table(table.replace_schema_metadata(metadata), path)
     # The workflow rebuilds the benchmark tables from the real workbook.
-    shutil.rmtree(work / "results" / "benchmark")
+    shutil.rmtree(work / "results" / "menavalues" / "benchmark")
     run = _snakemake(work, blocker, benchmark_xlsx, "--cores", "2")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     return work, blocker, run
@@ -157,14 +157,15 @@ def test_no_engine_and_no_generation(built):
 
 def test_report_is_self_contained_with_sections_and_figures(built):
     work, _, _ = built
-    html = (work / "results" / "report.html").read_text(encoding="utf-8")
+    html = (work / "results" / "menavalues" / "report.html").read_text(encoding="utf-8")
     positions = [html.index(f'id="{section}"') for section in SECTIONS]
     assert positions == sorted(positions), "sections out of order (headline findings first)"
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) >= len(FIGURES)
     for payload in images:
         assert base64.b64decode(payload)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not re.search(r'(src|href)="(https?:|file:|\.\.?/)', html), "external reference"
+    assert not re.search(r'src="(https?:|file:|\.\.?/)', html), "external reference"
+    assert re.findall(r'href="([^"#]+)"', html) == ["../index.html"]  # the only link
     headlines = html[html.index('id="headlines"') : html.index('id="metrics"')]
     assert "mean NVAS ranges from" in headlines
     provenance = html[html.index('id="provenance"') :]
@@ -177,20 +178,29 @@ def test_figures_tables_and_collapse(built):
     work, _, _ = built
     for name in FIGURES:
         for suffix in (".png", ".svg"):
-            path = work / "results" / "figures" / f"{name}{suffix}"
+            path = work / "results" / "menavalues" / "figures" / f"{name}{suffix}"
             assert path.is_file() and path.stat().st_size > 1000, path
-    collapse = pd.read_csv(work / "results" / "pca" / "collapse.csv")
+    collapse = pd.read_csv(work / "results" / "menavalues" / "pca" / "collapse.csv")
     assert len(collapse) == 4  # en/native x zero/cot, persona answers
     assert collapse["collapse_index"].gt(0).all()
-    coords = pd.read_parquet(work / "results" / "pca" / "coordinates.parquet")
+    coords = pd.read_parquet(work / "results" / "menavalues" / "pca" / "coordinates.parquet")
     assert set(coords.loc[coords["source"] == "human", "country"]) == set(COUNTRIES)
 
 
 def test_snakemake_report_zip(built):
     work, blocker, _ = built
     xlsx = REPO.parent / "shared" / "data" / "menavalues" / "MenaValues_Benchmark.xlsx"
-    run = _snakemake(work, blocker, xlsx, "results/report.html", "--report", "report.zip")
+    run = _snakemake(
+        work, blocker, xlsx, "results/menavalues/report.html", "--report", "report.zip"
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     names = zipfile.ZipFile(work / "report.zip").namelist()
     for name in FIGURES:
         assert any(n.endswith(f"{name}.png") for n in names), name
+
+
+def test_index_page_links_each_benchmark_report(built):
+    work, _, _ = built
+    html = (work / "results" / "index.html").read_text(encoding="utf-8")
+    assert 'href="menavalues/report.html"' in html
+    assert f"<code>{MODEL}</code>" in html and "mean NVAS" in html

@@ -16,22 +16,27 @@ from culturalign.engines.base import (
     Engine,
     EngineError,
     GenerationResult,
+    MassRequest,
     ModelSpec,
     ScoreRequest,
     TokenLogprob,
     candidate_logprobs,
+    log_mass,
     strip_stop_tokens,
     top_logprobs_from_positions,
 )
 from culturalign.generation import SHARD_COLUMNS, cue_text, run_cell
 from culturalign.scoring import (
+    EndRule,
     ScoringItem,
     build_requests,
     continuation_token_ids,
+    letter_continuation_ids,
     normalise,
     option_logprobs,
     option_token_ids,
     score_items,
+    token_bytes,
     tree_nodes,
 )
 
@@ -161,8 +166,8 @@ def test_roots_are_requested_before_deeper_nodes_and_chunking_changes_nothing():
     assert whole[0] == pytest.approx([0.2, 0.4] + [0.0] * 7 + [0.4], abs=1e-12)
     assert all(len(r.candidate_ids) <= 3 for call in chunked_calls for r in call)
     assert sum(len(c) for c in chunked_calls) > sum(len(c) for c in calls)
-    roots, deeper = build_requests(items, DIGIT_IDS, None)
-    assert len(roots) == 2 and len(deeper) == 2 * (9 + 1)
+    roots, deeper, masses = build_requests(items, DIGIT_IDS, None)
+    assert len(roots) == 2 and len(deeper) == 2 * (9 + 1) and masses == []
 
 
 def test_option_logprobs_end_factor_and_normalise():
@@ -295,24 +300,35 @@ class FakeEngine(Engine):
         return answers
 
 
-def test_run_cell_zero_and_cot_rows_and_metadata():
-    prompts = pd.DataFrame(
+def fake_prompts() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "question_id": ["WVS-Q1", "AOI-0300"],
             "country": ["Egypt", None],
+            "variant": ["original", "original"],
             "prompt_language": ["en", "en"],
             "prompt": ["how important", "which one"],
             "answer_cue": ["answer:", "answer:"],
             "scale_min": [1, 1],
             "scale_max": [4, 12],
             "scale_type": ["ordinal", "nominal"],
+            "label_kind": ["number", "number"],
+            "option_labels": [[str(i) for i in range(1, 5)], [str(i) for i in range(1, 13)]],
+            "option_codes": [list(range(1, 5)), list(range(1, 13))],
         }
     )
+
+
+def test_run_cell_zero_and_cot_rows_and_metadata():
+    prompts = fake_prompts()
     masses = {"1": 0.5, "2": 0.25, "3": 0.25, "10": 0.5}
     engine = FakeEngine(["2", "i think 10.\nanswer: 10"], masses)
     frame, meta = run_cell(engine, prompts, reasoning="zero", max_tokens=8)
     assert list(frame.columns) == list(SHARD_COLUMNS)
-    assert frame["answer"].tolist() == [2, 10]
+    assert "answer" not in frame and "refusal" not in frame  # the parse rule's job
+    assert frame["response"].tolist() == ["2", "i think 10.\nanswer: 10"]
+    assert frame["option_probs_source"].tolist() == ["exact", "exact"]
+    assert frame["option_coverage"].tolist() == [1.0, 1.0]
     assert frame["answer_position"].tolist() == ["start", "start"]
     first = frame.iloc[0]
     assert [entry["option"] for entry in first.option_probs] == [1, 2, 3, 4]
@@ -322,7 +338,8 @@ def test_run_cell_zero_and_cot_rows_and_metadata():
     probs = {entry["option"]: entry["prob"] for entry in second.option_probs}
     assert probs[1] == pytest.approx(0.5 / 1.5) and probs[10] == pytest.approx(0.5 / 1.5)
     assert second.option_token_ids[9] == [1, 0]
-    assert meta["answer_position"] == "start" and meta["continuation_token_count"] == 10
+    assert meta["answer_position"] == "start"
+    assert meta["continuation_token_count"] == {"number": 10}
     assert all(len(r.candidate_ids) <= engine.max_candidates for c in engine.score_calls for r in c)
 
     engine = FakeEngine(["because.", "i think ten."], masses)
@@ -332,6 +349,105 @@ def test_run_cell_zero_and_cot_rows_and_metadata():
     assert prefix_text.endswith("i think ten.\nanswer:")  # cue appended
     assert EOS not in frame.iloc[1].scored_prefix_ids  # stop token dropped
     assert frame.iloc[1].option_token_ids[0] == [TOKENIZER.merged[" 1"]]
-    assert frame["answer"].isna().all() and frame["refusal"].all()
     assert frame["n_output_tokens"].tolist() == [9, 13]
     assert meta["sampling"]["max_tokens"] == 32
+
+
+def test_run_cell_maps_reordered_labels_back_to_codes():
+    prompts = fake_prompts().iloc[:1].copy()
+    # shown in reverse: label "1" stands for code 4, "4" for code 1
+    prompts["option_codes"] = [[4, 3, 2, 1]]
+    masses = {"1": 0.5, "2": 0.25, "3": 0.25}
+    engine = FakeEngine(["2"], masses)
+    frame, _ = run_cell(engine, prompts, reasoning="zero", max_tokens=8)
+    probs = {entry["option"]: entry["prob"] for entry in frame.iloc[0].option_probs}
+    # the model says label 1 with 0.5: that is code 4
+    assert probs == pytest.approx({1: 0.0, 2: 0.25, 3: 0.25, 4: 0.5})
+    # token ids in code order: code 1 is shown as "4"
+    assert frame.iloc[0].option_token_ids[0] == TOKENIZER.encode("4")
+
+
+# --- letter labels -------------------------------------------------------------------------
+
+LETTERS = frozenset(VOCAB[ch] for ch in "abcdefghijklmnopqrstuvwxyzA")
+
+
+def letter_trie(masses: dict[str, float], prefix_len: int):
+    """next_token_logprobs and next_token_mass for a model writing one of the strings of
+    ``masses`` letter by letter and then stopping (the stop is a non-letter token)."""
+    total = sum(masses.values())
+
+    def mass(node: str) -> float:
+        return sum(value for key, value in masses.items() if key.startswith(node)) / total
+
+    def node_of(request) -> str:
+        return TOKENIZER.decode(request.prompt_ids[prefix_len:])
+
+    def next_token_logprobs(requests):
+        answers = []
+        for request in requests:
+            node = node_of(request)
+            result = {}
+            for token in request.candidate_ids:
+                child = mass(node + TOKENIZER.decode([token]))
+                result[token] = math.log(child / mass(node)) if child > 0 else -math.inf
+            answers.append(result)
+        return answers
+
+    def next_token_mass(requests):
+        out = []
+        for request in requests:
+            node = node_of(request)
+            assert request.complement and request.token_ids == LETTERS
+            stop = masses.get(node, 0.0) / total  # the string ends: a non-letter follows
+            out.append(math.log(stop / mass(node)) if stop > 0 else -math.inf)
+        return out
+
+    return next_token_logprobs, next_token_mass
+
+
+def test_letter_labels_get_the_end_of_label_factor():
+    masses = {"a": 0.2, "apple": 0.3, "b": 0.3, "c": 0.1, "cat": 0.1}
+    prefix = tuple(TOKENIZER.encode("u:q\na:\n"))
+    _, option_ids = option_token_ids(TOKENIZER, ["a", "b", "c"])
+    logprobs, mass = letter_trie(masses, len(prefix))
+    item = ScoringItem(prefix, option_ids, EndRule(LETTERS, by_mass=True))
+    (probs,) = score_items(logprobs, [item], next_token_mass=mass)
+    # "apple" and "cat" are not options a and c: first-token reading would give a 0.5
+    assert probs == pytest.approx([0.2 / 0.6, 0.3 / 0.6, 0.1 / 0.6], abs=1e-12)
+    _, deeper, masses_requested = build_requests([item], None, None)
+    assert deeper == [] and len(masses_requested) == 3  # one end mass per label, no id lists
+
+
+def test_letter_labels_need_an_engine_that_sums():
+    prefix = (1, 2)
+    _, option_ids = option_token_ids(TOKENIZER, ["a", "b"])
+    logprobs, _ = letter_trie({"a": 1.0, "b": 1.0}, len(prefix))
+    with pytest.raises(EngineError, match="sums next-token probabilities"):
+        score_items(logprobs, [ScoringItem(prefix, option_ids, EndRule(LETTERS, True))])
+
+
+def test_letter_continuations_on_a_byte_level_vocabulary():
+    vocab = {"A": 0, "pple": 1, "Ġthe": 2, ")": 3, ".": 4, "Ø§": 5, "Ø": 6, "1": 7, "ĊA": 8}
+    tokenizer = SimpleNamespace(get_vocab=lambda: vocab, all_special_ids=[])
+    assert token_bytes(tokenizer)[5] == "ا".encode()
+    # letters, Arabic alef (two bytes), an incomplete UTF-8 lead byte; not a space,
+    # punctuation, a digit or a newline
+    assert letter_continuation_ids(tokenizer) == {0, 1, 5, 6}
+
+
+def test_letter_continuations_on_a_sentencepiece_vocabulary():
+    vocab = {"▁A": 0, "A": 1, "pple": 2, "<0xD8>": 3, "ب": 4, "▁": 5, ")": 6, "\u064e": 7,
+             "<0x41>": 8, "</s>": 9}  # fmt: skip
+    tokenizer = SimpleNamespace(get_vocab=lambda: vocab, all_special_ids=[9])
+    # "▁A" starts a new word; a fatha (combining mark) glues onto the letter
+    assert letter_continuation_ids(tokenizer) == {1, 2, 3, 4, 7, 8}
+
+
+def test_log_mass_sums_a_set_or_its_complement():
+    ids, logprobs = [0, 1, 2, 3], [math.log(p) for p in (0.1, 0.2, 0.3, 0.4)]
+    inside = MassRequest((9,), frozenset({1, 3}))
+    outside = MassRequest((9,), frozenset({1, 3}), complement=True)
+    assert math.exp(log_mass(ids, logprobs, inside)) == pytest.approx(0.6)
+    assert math.exp(log_mass(ids, logprobs, outside)) == pytest.approx(0.4)
+    assert log_mass(ids, logprobs, MassRequest((9,), frozenset({7}))) == -math.inf

@@ -137,9 +137,13 @@ def demo_model() -> Path:
 def small_config(workdir: Path, benchmark_xlsx: Path, **extra: object) -> Path:
     """Write the small test configuration into ``workdir`` (merged over config/config.yaml)."""
     config = {
-        # An existing absolute workbook: a plain input, never a rule output.
-        "benchmark_xlsx": str(benchmark_xlsx),
-        "subset": {"questions": QUESTIONS, "countries": COUNTRIES},
+        "benchmarks": {
+            "menavalues": {
+                # An existing absolute workbook: a plain input, never a rule output.
+                "source": str(benchmark_xlsx),
+                "subset": {"questions": QUESTIONS, "populations": COUNTRIES},
+            }
+        },
         "cells": {"languages": ["en", "native"], "framings": ["persona"], "reasoning": ["zero"]},
         "generation": {
             "mode": "run",
@@ -158,12 +162,13 @@ def small_config(workdir: Path, benchmark_xlsx: Path, **extra: object) -> Path:
 def small_targets() -> list[str]:
     """Two generate jobs (the demo model, en and native) and the tables they need."""
     return [
-        "results/benchmark/questions.parquet",
-        "results/benchmark/human.parquet",
-        "results/prompts/en/persona/zero.parquet",
-        "results/prompts/native/persona/zero.parquet",
-        "results/generations/smollm2-135m/en/persona/zero.parquet",
-        "results/generations/smollm2-135m/native/persona/zero.parquet",
+        "results/menavalues/benchmark/questions.parquet",
+        "results/menavalues/benchmark/human.parquet",
+        "results/menavalues/benchmark/populations.parquet",
+        "results/menavalues/prompts/en/persona/zero.parquet",
+        "results/menavalues/prompts/native/persona/zero.parquet",
+        "results/menavalues/generations/smollm2-135m/en/persona/zero.parquet",
+        "results/menavalues/generations/smollm2-135m/native/persona/zero.parquet",
     ]
 
 
@@ -211,7 +216,8 @@ def test_workflow_runs_under_slurm_and_matches_local(
 
     # Every job of the DAG was an sbatch job: one submission line per job, with its log.
     submissions = SUBMITTED.findall(output)
-    n_jobs = 1 + len([t for t in targets if t.startswith(("results/prompts/", "results/gen"))])
+    per_cell = ("results/menavalues/prompts/", "results/menavalues/generations/")
+    n_jobs = 1 + len([t for t in targets if t.startswith(per_cell)])
     assert len(submissions) == n_jobs, output[-6000:]
     job_ids = [int(job_id) for job_id, _ in submissions]
     controller = slurm_cluster.controller_log
@@ -269,10 +275,15 @@ def test_generate_job_asks_slurm_for_the_models_gpus(
         "resources": {"mem_mb": 2000, "runtime": 30},
     }
     configfile = small_config(workdir, benchmark_xlsx, models={"fake-gpu": model})
-    shard = "results/generations/fake-gpu/en/persona/zero.parquet"
+    shard = "results/menavalues/generations/fake-gpu/en/persona/zero.parquet"
     # The prompts locally first, so that the cluster run submits the generate job only.
     ran = snakemake(
-        workdir, "local", configfile, ["results/prompts/en/persona/zero.parquet"], "--cores", "2"
+        workdir,
+        "local",
+        configfile,
+        ["results/menavalues/prompts/en/persona/zero.parquet"],
+        "--cores",
+        "2",
     )
     assert ran.returncode == 0, ran.stderr[-4000:]
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from culturalign import stats as S
+from culturalign.io import json_safe
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fakes import fake_zones  # noqa: E402
@@ -56,7 +57,7 @@ def test_planted_zone_effect_is_detected():
     assert maghreb["ci_low"] < -10.5 < maghreb["ci_high"]  # planted: -7 - 3.5
     assert {"question", "country", "residual"} <= set(pooled["variance_components"])
     assert "model[b vs a]" in terms
-    json.dumps(S._json_safe(result), allow_nan=False)  # serialisable as strict JSON
+    json.dumps(json_safe(result), allow_nan=False)  # serialisable as strict JSON
     assert "chi2" in S.text_summary(result)
     assert not sensitivity.empty and sensitivity["top_decile"].any()
 
@@ -114,3 +115,14 @@ def test_large_data_form_absorbs_questions_and_still_detects_zones():
     (row,) = result["lrt"]
     assert row["df"] == 3 and row["p_value"] < 0.05
     assert "form = question-absorbed" in S.text_summary(result)
+
+
+def test_a_benchmark_without_zones_gets_a_note_not_an_error():
+    items = synthetic_items(seed=1, zone_effect=None)
+    zones = fake_zones(COUNTRIES)[["country", "iso3", "languages"]]
+    result, sensitivity = S.zone_models(items, zones, S.StatsSettings("zone"), "populations")
+    assert result["fits"] == [] and sensitivity.empty
+    assert "populations has no zone columns" in result["notes"][0]
+    assert all(row["chi2"] is None for row in result["lrt"])
+    with pytest.raises(S.StatsError, match=r"'zone' is not a zone column of p \(zone columns: iw"):
+        S.zone_models(items, fake_zones(COUNTRIES).drop(columns="zone"), S.StatsSettings(), "p")

@@ -138,7 +138,10 @@ def validate_config(
 
     for key, block in config["benchmarks"].items():
         plugin = get_benchmark(block.get("plugin") or key, where=f"benchmarks.{key}.plugin")
-        validate_block(block, schema_dir / "benchmarks" / plugin.schema, f"benchmarks.{key}")
+        # a plug-in outside this package may name its schema by an absolute path
+        schema = Path(plugin.schema)
+        schema = schema if schema.is_absolute() else schema_dir / "benchmarks" / schema
+        validate_block(block, schema, f"benchmarks.{key}")
     return config
 
 

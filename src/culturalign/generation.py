@@ -10,7 +10,7 @@
    score the options right after the chat template's generation prompt (``answer_position =
    'start'``); ``cot`` cells after prompt + generated reasoning (stop token removed) + a
    newline, the answer cue and a space (``answer_position = 'after_cue'``);
-4. :func:`assemble` the shard rows (DESIGN of the shard: ``docs/architecture.md``).
+4. :func:`assemble` the shard rows (their columns: ``docs/architecture.md``).
 
 The shard keeps what the engine produced; reading the answer from the text is the parse
 rule's job (:mod:`culturalign.parsing`), so that editing a refusal phrase never needs a GPU.

@@ -505,8 +505,10 @@ def draw_figures(table: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
 
 
 def _save(fig, stem: Path) -> Path:
-    fig.savefig(stem.with_suffix(".png"), dpi=110)
-    fig.savefig(stem.with_suffix(".svg"))
+    from culturalign.plots import save_figure
+
+    save_figure(fig, stem.with_suffix(".png"), dpi=110)
+    save_figure(fig, stem.with_suffix(".svg"))
     return stem.with_suffix(".png")
 
 
@@ -533,8 +535,6 @@ def render_index(
         table_html=shown.to_html(index=False, classes="data", border=0),
         figures=[{"name": name, "uri": image_data_uri(path)} for name, path in figures.items()],
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.part")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out_path)
-    return out_path
+    from culturalign.io import write_text_atomic
+
+    return write_text_atomic(html, out_path)

@@ -238,7 +238,8 @@ def _parse_letter(
 ) -> int | None:  # fmt: skip
     folded_labels = [_fold_letters(label) for label in labels]
     by_label = dict(zip(folded_labels, codes, strict=True))
-    cue, opening, bracketed = _letter_patterns(cues, tuple(folded_labels))
+    folded_cues = tuple(_fold_letters(c) for c in cues)
+    cue, opening, bracketed = _letter_patterns(folded_cues, tuple(folded_labels))
     text = _fold_letters(text)
     cued = list(cue.finditer(text))
     if cued:

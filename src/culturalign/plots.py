@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from culturalign.io import atomic_path  # noqa: E402
+
 plt.rcParams.update(
     {
         "figure.dpi": 100,
@@ -56,13 +58,19 @@ SUMMARY_METRICS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+def save_figure(fig: plt.Figure, path: str | Path, **kwargs) -> Path:
+    """Write one figure file atomically, its format given by the suffix."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), **kwargs)
+    return path
+
+
 def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg``; close the figure."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for path in paths:
-        fig.savefig(path, bbox_inches="tight")
+    paths = [save_figure(fig, stem.with_suffix(suffix), bbox_inches="tight")
+             for suffix in (".png", ".svg")]  # fmt: skip
     plt.close(fig)
     return paths
 

@@ -500,12 +500,16 @@ def prompt_targets(
     for question_id, country in chosen.itertuples(index=False):
         by_question.setdefault(str(question_id), []).append(str(country))
 
-    def native(country: str) -> str:
-        if country not in native_of:
+    if language != "en":
+        speechless = sorted(set(chosen["country"]) - set(native_of))
+        if speechless:
             raise ConfigError(
-                f"population {country!r} has no prompt language for native cells: add it to "
-                f"the populations table (column language) of config key {where}"
+                f"population {speechless[0]!r} has no prompt language for native cells"
+                + (f" (nor do {', '.join(map(repr, speechless[1:]))})" if speechless[1:] else "")
+                + f": add it to the populations table (column language) of {where}"
             )
+
+    def native(country: str) -> str:
         return native_of[country]
 
     for question in selected_questions.itertuples(index=False):

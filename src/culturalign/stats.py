@@ -74,12 +74,21 @@ class StatsSettings:
 def attach_zones(
     items: pd.DataFrame, zones: pd.DataFrame, zone_column: str, zones_path: str = "zones table"
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Rows with an NVAS and a zone, with a ``zone`` column; plus notes on what was dropped."""
+    """Rows with an NVAS and a zone, with a ``zone`` column; plus notes on what was dropped.
+
+    A populations table without any zone column (a benchmark whose zones nobody has
+    written down) gives no rows and a note; one whose zone columns lack ``zone_column`` is
+    an error (most likely a typo in the config).
+    """
+    zone_columns = [c for c in zones.columns if c not in ("country", "iso3", "languages")]
+    if not zone_columns:
+        empty = items.iloc[0:0].assign(zone=pd.Series(dtype=str))
+        return empty, [f"{zones_path} has no zone columns: no zone models (add zones to the "
+                       "benchmark's populations CSV)"]  # fmt: skip
     if zone_column not in zones.columns:
         raise StatsError(
             f"config key stats.zone_column: {zone_column!r} is not a zone column of "
-            f"{zones_path} (zone columns: "
-            f"{', '.join(c for c in zones.columns if c not in ('country', 'iso3', 'languages'))})"
+            f"{zones_path} (zone columns: {', '.join(zone_columns)})"
         )
     from culturalign.metrics import original_only
 

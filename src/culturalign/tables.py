@@ -7,8 +7,6 @@ the table appears at its path only once completely written and valid.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from culturalign.errors import TableError
+from culturalign.io import atomic_path
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -81,23 +80,9 @@ def write_table(
             for key, value in metadata.items()
         }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp_name)
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

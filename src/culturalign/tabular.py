@@ -44,9 +44,7 @@ def read_table(path: str | Path, what: str = "table") -> pd.DataFrame:
 def where(frame: pd.DataFrame, index: int, column: str | None = None) -> str:
     """``file: line N, column C`` for text files (header = line 1), ``row N`` otherwise."""
     path = frame.attrs.get("path", "table")
-    place = (
-        f"line {index + 2}" if frame.attrs.get("kind") in ("csv", "tsv") else f"row {index + 1}"
-    )
+    place = f"line {index + 2}" if frame.attrs.get("kind") in ("csv", "tsv") else f"row {index + 1}"
     return f"{path}: {place}" + (f", column {column}" if column else "")
 
 

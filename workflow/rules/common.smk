@@ -28,6 +28,11 @@ BENCHMARKS = {
 # Each stage's rule file appends the outputs `rule all` asks for.
 FINAL_TARGETS: list[str] = []
 
+def source_file(path: str) -> str:
+    """A file of the workflow itself (schemas, package code), wherever the run's directory is."""
+    return str(Path(workflow.basedir) / path)
+
+
 SHARD = "results/{benchmark}/generations/{model}/{language}/{framing}/{reasoning}.parquet"
 ANSWERS = "results/{benchmark}/answers/{model}/{language}/{framing}/{reasoning}.parquet"
 PROMPTS = "results/{benchmark}/prompts/{language}/{framing}/{reasoning}.parquet"

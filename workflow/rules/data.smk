@@ -39,9 +39,9 @@ if DOWNLOADS:
 rule import_benchmark:
     input:
         unpack(lambda w: BENCHMARKS[w.benchmark].input_files()),
-        questions_schema="workflow/schemas/questions.schema.yaml",
-        human_schema="workflow/schemas/human.schema.yaml",
-        populations_schema="workflow/schemas/populations.schema.yaml",
+        questions_schema=source_file("workflow/schemas/questions.schema.yaml"),
+        human_schema=source_file("workflow/schemas/human.schema.yaml"),
+        populations_schema=source_file("workflow/schemas/populations.schema.yaml"),
     output:
         questions=TABLES.replace("{table}", "questions"),
         human=TABLES.replace("{table}", "human"),

@@ -49,7 +49,7 @@ if GENERATION["mode"] == "run":
         input:
             prompts=PROMPTS,
             model=lambda w: build_input(config["models"][w.model]),
-            schema="workflow/schemas/generation.schema.yaml",
+            schema=source_file("workflow/schemas/generation.schema.yaml"),
         output:
             SHARD,
         params:

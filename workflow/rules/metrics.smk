@@ -7,8 +7,8 @@ rule compute_metrics:
         # every shard and its parsed answers, in SETTINGS.cells() order (params.cells)
         shards=lambda w: shards(w.benchmark),
         answers=lambda w: answers(w.benchmark),
-        items_schema="workflow/schemas/items.schema.yaml",
-        consistency_schema="workflow/schemas/consistency.schema.yaml",
+        items_schema=source_file("workflow/schemas/items.schema.yaml"),
+        consistency_schema=source_file("workflow/schemas/consistency.schema.yaml"),
     output:
         item_scores="results/{benchmark}/metrics/items.parquet",
         consistency="results/{benchmark}/metrics/consistency.parquet",

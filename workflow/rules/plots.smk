@@ -20,7 +20,7 @@ rule pca:
         item_scores=rules.compute_metrics.output.item_scores,
         human=TABLES.replace("{table}", "human"),
         questions=TABLES.replace("{table}", "questions"),
-        schema="workflow/schemas/pca_coordinates.schema.yaml",
+        schema=source_file("workflow/schemas/pca_coordinates.schema.yaml"),
     output:
         coordinates="results/{benchmark}/pca/coordinates.parquet",
         collapse="results/{benchmark}/pca/collapse.csv",

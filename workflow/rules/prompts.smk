@@ -8,7 +8,7 @@ rule build_prompts:
         unpack(benchmark_tables),
         templates=lambda w: prompt_setting(w.benchmark, "templates"),
         translations=translations_input,
-        schema="workflow/schemas/prompts.schema.yaml",
+        schema=source_file("workflow/schemas/prompts.schema.yaml"),
     output:
         PROMPTS,
     params:

@@ -69,7 +69,7 @@ FINAL_TARGETS.append("results/index.html")
 rule paper:
     input:
         questions="results/menavalues/benchmark/questions.parquet",
-        schema="workflow/schemas/published.schema.yaml",
+        schema=source_file("workflow/schemas/published.schema.yaml"),
         tables=lambda wildcards: paper_inputs(config),
     output:
         published="results/menavalues/paper/published.parquet",

@@ -10,6 +10,7 @@ A benchmark is one module here (or anywhere importable) defining a
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 
 from culturalign.benchmarks.base import Benchmark, BenchmarkTables, CellSpace
@@ -43,11 +44,12 @@ def get_benchmark(name: str, where: str = "plugin") -> type[Benchmark]:
             raise ConfigError(f"config key {where}: {name!r} is not a Benchmark subclass")
         return cls
     module = f"culturalign.benchmarks.{name.replace('-', '_')}"
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
+    if re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     if name not in _REGISTRY:
         known = ", ".join(sorted(set(_REGISTRY) | set(builtin_names()))) or "none"
         raise ConfigError(

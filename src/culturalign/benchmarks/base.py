@@ -60,11 +60,14 @@ class CellSpace:
 
 @dataclass(frozen=True)
 class BenchmarkTables:
-    """What a plug-in produces."""
+    """What a plug-in produces (unpacks as ``questions, human, populations``)."""
 
     questions: pd.DataFrame
     human: pd.DataFrame
     populations: pd.DataFrame
+
+    def __iter__(self):
+        return iter((self.questions, self.human, self.populations))
 
 
 def missing_sources(benchmarks: Iterable[Benchmark]) -> None:
@@ -126,7 +129,8 @@ class Benchmark(ABC):
     ``mcq`` (gold answers: accuracy) or ``inventory`` (scored dimensions)."""
     cells: ClassVar[CellSpace] = CellSpace()
     schema: ClassVar[str] = ""
-    """File name of the config-block schema under ``workflow/schemas/benchmarks/``."""
+    """File name of the config-block schema under ``workflow/schemas/benchmarks/`` (or an
+    absolute path, for a plug-in outside this package)."""
 
     def __init__(self, key: str, options: Mapping[str, Any]) -> None:
         self.key = key

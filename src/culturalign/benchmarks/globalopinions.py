@@ -128,9 +128,7 @@ def read_globalopinions(
         for country, shares in selections.items():
             at = f"{where(frame, index, 'selections')} ({country})"
             if len(shares) != len(texts):
-                raise BenchmarkError(
-                    f"{at}: {len(shares)} shares for {len(texts)} options"
-                )
+                raise BenchmarkError(f"{at}: {len(shares)} shares for {len(texts)} options")
             total = math.fsum(shares)
             if abs(total - 1.0) > share_tolerance / 100.0 or total <= 0:
                 raise BenchmarkError(

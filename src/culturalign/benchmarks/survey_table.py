@@ -126,8 +126,7 @@ def read_questions(path: str | Path) -> pd.DataFrame:
         scale_type = str(row.get("scale_type") or "ordinal").strip() or "ordinal"
         if scale_type not in ("ordinal", "nominal"):
             raise BenchmarkError(
-                f"{where(frame, index, 'scale_type')}: {scale_type!r} (expected ordinal or "
-                "nominal)"
+                f"{where(frame, index, 'scale_type')}: {scale_type!r} (expected ordinal or nominal)"
             )
         kind = str(row.get("labels") or "number").strip() or "number"
         if kind not in ("number", "letter"):

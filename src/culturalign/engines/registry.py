@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ def builtin_engines() -> list[str]:
 
 
 def _builtin(name: str) -> type[Engine] | None:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        return None
     module_name = f"culturalign.engines.{name.replace('-', '_')}_engine"
     try:
         module = importlib.import_module(module_name)
