@@ -451,3 +451,6 @@ def test_log_mass_sums_a_set_or_its_complement():
     assert math.exp(log_mass(ids, logprobs, inside)) == pytest.approx(0.6)
     assert math.exp(log_mass(ids, logprobs, outside)) == pytest.approx(0.4)
     assert log_mass(ids, logprobs, MassRequest((9,), frozenset({7}))) == -math.inf
+    # the sampled token listed twice (as vLLM does with logprobs=-1) counts once
+    doubled = MassRequest((9,), frozenset({3}), complement=True)
+    assert math.exp(log_mass([3, *ids], [logprobs[3], *logprobs], doubled)) == pytest.approx(0.6)

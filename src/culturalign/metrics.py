@@ -242,13 +242,15 @@ def load_shards(
     """Concatenate generation shards with their parsed answers (same rows, same order),
     adding the cell columns and the shard path."""
     frames = []
+    from culturalign.tables import read_table
+
     for cell, path, answers_path in shards:
-        frame = pd.read_parquet(path)
+        frame = read_table(path)
         missing = [c for c in SHARD_COLUMNS if c not in frame.columns]
         if missing:
             raise MetricsError(f"{path}: missing column(s) {', '.join(missing)}")
         frame = frame[list(SHARD_COLUMNS)].copy()
-        parsed = pd.read_parquet(answers_path)
+        parsed = read_table(answers_path)
         if len(parsed) != len(frame):
             raise MetricsError(
                 f"{answers_path}: {len(parsed)} rows for the {len(frame)} of {path} "

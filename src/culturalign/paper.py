@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from culturalign.benchmarks.menavalues import COUNTRIES as MENA_COUNTRIES
 from culturalign.errors import CulturalignError
 
 LOG = logging.getLogger("culturalign.paper")
@@ -32,24 +33,8 @@ class PaperError(CulturalignError):
     """A published metric table is missing or not in the expected shape."""
 
 
-COUNTRIES: tuple[str, ...] = (
-    "Algeria",
-    "Egypt",
-    "Iran",
-    "Iraq",
-    "Jordan",
-    "Kuwait",
-    "Lebanon",
-    "Libya",
-    "Mauritania",
-    "Morocco",
-    "Palestine",
-    "Qatar",
-    "Saudi Arabia",
-    "Sudan",
-    "Tunisia",
-    "Turkey",
-)
+COUNTRIES: tuple[str, ...] = tuple(sorted(MENA_COUNTRIES))
+"""The benchmark's 16 countries, alphabetically (the published tables' column order)."""
 # Upstream spellings -> benchmark spellings.
 COUNTRY_ALIASES: dict[str, str] = {"Tusnia": "Tunisia"}
 

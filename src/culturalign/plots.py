@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from culturalign.constants import FRAMINGS  # noqa: E402
 from culturalign.io import atomic_path  # noqa: E402
 
 plt.rcParams.update(
@@ -35,7 +36,6 @@ plt.rcParams.update(
     }
 )
 
-FRAMINGS: tuple[str, ...] = ("neutral", "persona", "observer")
 CELL_COLORS: dict[tuple[str, str], str] = {
     ("en", "zero"): "#4C72B0",
     ("en", "cot"): "#8FAADC",

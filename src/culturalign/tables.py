@@ -85,6 +85,15 @@ def write_table(
     return path
 
 
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet table; a missing, empty or damaged file is an error naming it."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise TableError(f"{path}: cannot read the table ({exc}); delete it to rebuild it") from exc
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``culturalign.*`` metadata of a Parquet file, decoded from JSON."""
     raw = pq.read_schema(path).metadata or {}

@@ -2,18 +2,17 @@
 
 import logging
 
-import pandas as pd
 from _common import run
 
 from culturalign.parsing import load_phrases, parse_shard
 from culturalign.provenance import sha256_of
-from culturalign.tables import write_table
+from culturalign.tables import read_table, write_table
 
 
 def main(snakemake):
     reasoning = snakemake.wildcards.reasoning
-    shard = pd.read_parquet(snakemake.input.shard)
-    answers = parse_shard(shard, reasoning, load_phrases(snakemake.input.phrases))
+    phrases = load_phrases(snakemake.input.phrases)
+    answers = parse_shard(read_table(snakemake.input.shard), reasoning, phrases)
     metadata = {
         "phrases": str(snakemake.input.phrases),
         "phrases_sha256": sha256_of(snakemake.input.phrases),

@@ -235,11 +235,16 @@ def candidate_logprobs(
 
 def log_mass(token_ids: Sequence[int], logprobs: Sequence[float], request: MassRequest) -> float:
     """log of the summed probability of the request's set over a full next-token
-    distribution given as parallel ``token_ids`` / ``logprobs`` (natural log)."""
+    distribution given as parallel ``token_ids`` / ``logprobs`` (natural log).
+
+    A token listed twice counts once (vLLM lists the sampled token a second time).
+    """
     import numpy as np
 
     ids = np.asarray(token_ids, dtype=np.int64)
     values = np.asarray(logprobs, dtype=np.float64)
+    ids, first = np.unique(ids, return_index=True)
+    values = values[first]
     members = np.fromiter(request.token_ids, dtype=np.int64, count=len(request.token_ids))
     inside = np.isin(ids, members)
     chosen = values[~inside] if request.complement else values[inside]
