@@ -134,6 +134,9 @@ def _one_shard(rows, cell=None):
     cell = cell or {"model": "m", "language": "en", "framing": "persona", "reasoning": "zero"}
     frame = pd.DataFrame(rows)
     frame["variant"] = "original"
+    if "option_probs_source" not in frame:
+        frame["option_probs_source"] = "exact"
+        frame["option_coverage"] = 1.0
     for key, value in cell.items():
         frame[key] = value
     frame["shard"] = "s.parquet"
@@ -465,3 +468,40 @@ def test_robustness_variants_stay_out_of_summaries(synthetic):
     pd.testing.assert_frame_equal(
         M.consistency_table(both, "default"), M.consistency_table(items, "default")
     )
+
+
+def test_top_logprob_distributions_below_the_coverage_threshold_are_left_out():
+    questions, human = fake_benchmark(specs=[("WVS-Q1", 1, 4, "ordinal")])
+    zones = fake_zones()
+    rows = [
+        {"question_id": "WVS-Q1", "country": country, "prompt_language": "en", "answer": answer,
+         "refusal": answer is None, "option_probs": _probs([0.7, 0.1, 0.1, 0.1]),
+         "option_probs_source": source, "option_coverage": coverage}
+        for country, answer, source, coverage in [
+            ("Egypt", 1, "exact", 1.0), ("Iran", 2, "top_logprobs", 0.95),
+            ("Turkey", None, "top_logprobs", 0.5), ("Morocco", 3, "top_logprobs", 0.89),
+        ]
+    ]  # fmt: skip
+    items = M.item_table(_one_shard(rows), questions, human, zones, MetricsSettings())
+    by_country = items.set_index("country")
+    assert by_country["distribution"].to_dict() == {
+        "Egypt": "exact", "Iran": "top_logprobs", "Turkey": "low_coverage",
+        "Morocco": "low_coverage",
+    }  # fmt: skip
+    # a low-coverage row keeps its text answer (ordinal NVAS) but no distribution metric
+    morocco = by_country.loc["Morocco"]
+    assert not pd.isna(morocco["nvas"]) and pd.isna(morocco["kld"]) and pd.isna(morocco["expected"])
+    turkey = by_country.loc["Turkey"]
+    assert turkey["refusal"] and not turkey["leakage"]  # 0.7 would leak, were it trusted
+    assert not pd.isna(by_country.loc["Iran", "kld"])
+    summary = M.summary_table(items, MetricsSettings(bootstrap_resamples=10))
+    assert summary["n_low_coverage"].tolist() == [2]
+
+
+def test_a_matrix_with_nothing_to_compare_has_an_empty_consistency_table(synthetic):
+    _, questions, human, zones, shards = synthetic
+    persona = [(c, p, a) for c, p, a in shards if c["framing"] == "persona" and
+               c["language"] == "en" and c["model"] == "m1"]  # fmt: skip
+    items = M.item_table(M.load_shards(persona), questions, human, zones, MetricsSettings())
+    table = M.consistency_table(items, "default")
+    assert table.empty and list(table.columns) == M.CONSISTENCY_COLUMNS

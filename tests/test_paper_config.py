@@ -30,6 +30,7 @@ PAPER_MODELS = {
     "fanar-1-9b-instruct": "QCRI/Fanar-1-9B-Instruct",
     "allam-7b-instruct-preview": "ALLaM-AI/ALLaM-7B-Instruct-preview",
 }
+API_MODELS = {"gpt-4o-mini": "gpt-4o-mini", "gemini-2.5-flash-lite": "gemini-2.5-flash-lite"}
 LANGUAGES, FRAMINGS, REASONING = (
     ("en", "native"),
     ("neutral", "persona", "observer"),
@@ -67,8 +68,14 @@ def test_paper_config_is_the_full_matrix() -> None:
         "reasoning": list(REASONING),
     }
     assert config["generation"]["mode"] == "run"
-    assert {key: model["path"] for key, model in config["models"].items()} == PAPER_MODELS
-    for key, model in config["models"].items():
+    local = {key: model for key, model in config["models"].items() if model["engine"] == "vllm"}
+    assert {key: model["path"] for key, model in local.items()} == PAPER_MODELS
+    api = {key: model for key, model in config["models"].items() if key not in local}
+    assert {key: model["model"] for key, model in api.items()} == API_MODELS
+    for key, model in api.items():
+        assert model["engine"] == "openai" and model["api_key_env"], key
+        assert "api_key" not in model, f"models.{key}: keys belong in the environment"
+    for key, model in local.items():
         assert model["revision"], f"models.{key}.revision: pin a revision"
         assert model["device"] == "gpu", key
         assert model["dtype"] == "bfloat16", key
@@ -198,7 +205,9 @@ def paper_copy(tmp_path: Path) -> Path:
     return workdir
 
 
-def paper_dry_run(workdir: Path, benchmark_xlsx: Path, *extra: str) -> str:
+def paper_dry_run(
+    workdir: Path, benchmark_xlsx: Path, *extra: str, config: tuple[str, ...] = ()
+) -> str:
     ran = dry_run(
         workdir,
         "--configfile",
@@ -206,6 +215,7 @@ def paper_dry_run(workdir: Path, benchmark_xlsx: Path, *extra: str) -> str:
         *extra,
         "--config",
         f"benchmarks={{menavalues: {{source: {benchmark_xlsx}}}}}",
+        *config,
     )
     output = ran.stdout + ran.stderr
     assert ran.returncode == 0, output[-5000:]
@@ -246,3 +256,27 @@ def test_paper_dry_run_with_replaced_config_lists_only_paper_models(
 def test_paper_dry_run_lists_only_paper_models(paper_copy: Path, benchmark_xlsx: Path) -> None:
     jobs = generate_jobs(paper_dry_run(paper_copy, benchmark_xlsx))
     assert {model for (model, *_), _ in jobs} == set(PAPER_MODELS)
+
+
+def test_paper_dry_run_lists_the_api_models_cells_with_request_counts(
+    paper_copy: Path, benchmark_xlsx: Path
+) -> None:
+    """Selected API models get a generate job per cell, no GPU, and request counts."""
+    models = [*PAPER_MODELS, *API_MODELS]
+    output = paper_dry_run(
+        paper_copy, benchmark_xlsx, config=(f"run={{models: [{', '.join(models)}]}}",)
+    )
+    jobs = generate_jobs(output)
+    for model in API_MODELS:
+        cells = [cell[1:] for cell, _ in jobs if cell[0] == model]
+        assert sorted(cells) == sorted(CELLS), model
+        assert all(not re.search(r"\bgpu=[1-9]", res) for (m, *_), res in jobs if m == model)
+        listing = output[output.index(f"API model {model}") :]
+        for (language, framing), n in EXPECTED_PROMPTS.items():
+            line = next(
+                line for line in listing.splitlines() if line.strip().startswith(
+                    f"{language}/{framing}/zero ")
+            )  # fmt: skip
+            if language == "en":
+                assert f"{n:,} requests" in line, line
+                assert "input tokens" in line and f"<= {n * 16:,} output tokens" in line, line

@@ -60,6 +60,62 @@ def prompt_count_table(
             f"all ({len(settings.model_keys)} model(s) x "
             f"{len(bench.languages) * len(bench.framings) * len(bench.reasoning)} cells)"
         )
+        lines += api_lines(config, settings, key, plugin, tables)
     if len(settings.benchmarks) > 1:
         lines.append(f"culturalign: {total:,} prompts in all benchmarks")
     return "\n".join(lines)
+
+
+CHARS_PER_TOKEN = 4.0
+"""Rough characters per token for the dry run's token estimate (English-like text)."""
+
+
+def api_lines(config, settings, key, plugin, tables) -> list[str]:
+    """Per API model and cell: requests and an estimate of input and output tokens."""
+    from culturalign.models import is_api
+    from culturalign.prompts import build_prompts, load_templates, load_translations
+
+    api_models = [m for m in settings.model_keys if is_api(config["models"][m])]
+    if not api_models:
+        return []
+    questions, human, populations = tables
+    bench = settings.benchmarks[key]
+    block = config["benchmarks"][key]
+    prompts_block = block.get("prompts") or {}
+    templates = load_templates(prompts_block.get("templates") or config["prompts"]["templates"])
+    translations_path = prompts_block.get("translations") or config["prompts"]["translations"]
+    cells = {}
+    for cell in bench.prompt_cells():
+        try:
+            translations = (
+                load_translations(translations_path)
+                if cell["language"] == "native" and translations_path
+                else None
+            )
+            frame = build_prompts(
+                questions, plugin.prompt_pairs(questions, human), populations, templates,
+                translations, cell["language"], cell["framing"], cell["reasoning"],
+                question_ids=bench.questions, selected_populations=bench.populations,
+            )  # fmt: skip
+            cells["/".join(cell.values())] = (len(frame), int(frame["prompt"].str.len().sum()))
+        except CulturalignError as exc:
+            cells["/".join(cell.values())] = exc
+    lines = []
+    for model in api_models:
+        entry = config["models"][model]
+        lines.append(f"culturalign: {key}: API model {model} ({entry.get('engine')}: "
+                     f"{entry.get('model')} at {entry.get('base_url')})")  # fmt: skip
+        scoring = (" + one scoring request per option-tree node"
+                   if entry.get("engine") == "vllm-server" else "")  # fmt: skip
+        for name, counted in cells.items():
+            if isinstance(counted, Exception):
+                lines.append(f"  {name:<22} requests unknown ({counted})")
+                continue
+            n, characters = counted
+            max_tokens = config["generation"]["max_tokens"][name.rsplit("/", 1)[1]]
+            tokens_in = int(characters / CHARS_PER_TOKEN) + 10 * n
+            lines.append(
+                f"  {name:<22} {n:>7,} requests{scoring}; ~{tokens_in:,} input tokens, "
+                f"<= {n * max_tokens:,} output tokens"
+            )
+    return lines

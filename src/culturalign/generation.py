@@ -26,7 +26,15 @@ from typing import Any
 
 import pandas as pd
 
-from culturalign.engines.base import Engine, GenerationRequest, GenerationResult, strip_stop_tokens
+from culturalign.engines.base import (
+    BaseEngine,
+    ChatEngine,
+    ChatRequest,
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    strip_stop_tokens,
+)
 from culturalign.errors import ConfigError
 from culturalign.prompts import PROMPT_COLUMNS
 from culturalign.scoring import (
@@ -49,6 +57,7 @@ SHARD_COLUMNS = (
     "option_probs",
     "option_probs_source",
     "option_coverage",
+    "answer_mass",
     "scored_prefix_ids",
     "option_token_ids",
     "top_logprobs",
@@ -163,6 +172,7 @@ class ScoredCell:
     distributions: list[list[float]]
     kinds: list[str]
     seconds: float
+    answer_masses: list[float]
 
 
 def scoring_items(
@@ -221,8 +231,9 @@ def score(
     """Exact option distributions for every prompt of the cell."""
     items, kinds = scoring_items(engine, prompts, prompt_ids, generated, reasoning)
     started = time.perf_counter()
-    distributions = score_with_engine(engine, items)
-    return ScoredCell(items, distributions, kinds, time.perf_counter() - started)
+    masses: list[float] = []
+    distributions = score_with_engine(engine, items, root_masses=masses)
+    return ScoredCell(items, distributions, kinds, time.perf_counter() - started, masses)
 
 
 def assemble(
@@ -234,9 +245,9 @@ def assemble(
 ) -> pd.DataFrame:
     """The shard rows (columns :data:`SHARD_COLUMNS`)."""
     records = []
-    for row, ids, result, item, probs in zip(
+    for row, ids, result, item, probs, mass in zip(
         prompts.itertuples(index=False), prompt_ids, generated, scored.items,
-        scored.distributions, strict=True,
+        scored.distributions, scored.answer_masses, strict=True,
     ):  # fmt: skip
         codes, _ = labels_by_code(row)
         records.append(
@@ -253,6 +264,7 @@ def assemble(
                 ],
                 "option_probs_source": "exact",
                 "option_coverage": 1.0,
+                "answer_mass": float(mass),
                 "scored_prefix_ids": list(item.prefix_ids),
                 "option_token_ids": [list(option) for option in item.option_ids],
                 "top_logprobs": [
@@ -300,6 +312,11 @@ def run_cell(
         raise ConfigError(f"reasoning must be zero or cot, got {reasoning!r}")
     check_prompts(prompts, where)
     prompts = prompts.reset_index(drop=True)
+    if isinstance(engine, ChatEngine):
+        return run_chat_cell(
+            engine, prompts, reasoning=reasoning, max_tokens=max_tokens, logprobs=logprobs,
+            logprob_positions=logprob_positions, seed=seed,
+        )  # fmt: skip
     prompt_ids = render(engine, prompts, max_tokens, where)
     generated, generation_seconds = generate(
         engine, prompt_ids, max_tokens=max_tokens, logprobs=logprobs,
@@ -310,14 +327,7 @@ def run_cell(
     kinds = sorted(set(scored.kinds))
     busy = generation_seconds + scored.seconds
     metadata = {
-        "sampling": {
-            "temperature": 0.0,
-            "greedy": True,
-            "max_tokens": max_tokens,
-            "logprobs": logprobs,
-            "logprob_positions": logprob_positions,
-            "seed": seed,
-        },
+        "sampling": sampling_metadata(max_tokens, logprobs, logprob_positions, seed),
         "answer_position": ANSWER_POSITIONS[reasoning],
         "answer_position_rule": ANSWER_POSITION_RULES[reasoning],
         "scoring_method": " | ".join(f"{k}: {END_FACTOR_DEFINITIONS[k]}" for k in kinds)
@@ -339,8 +349,103 @@ def run_cell(
     return frame, metadata
 
 
-def model_provenance(engine: Engine) -> dict[str, Any]:
-    """Model facts for the shard's provenance (weights' revision, chat template hash)."""
+def sampling_metadata(max_tokens: int, logprobs: int, logprob_positions: int, seed: int) -> dict:
+    """The sampling parameters every shard records."""
+    return {
+        "temperature": 0.0,
+        "greedy": True,
+        "max_tokens": max_tokens,
+        "logprobs": logprobs,
+        "logprob_positions": logprob_positions,
+        "seed": seed,
+    }
+
+
+def run_chat_cell(
+    engine: ChatEngine,
+    prompts: pd.DataFrame,
+    *,
+    reasoning: str,
+    max_tokens: int,
+    logprobs: int,
+    logprob_positions: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One cell through a chat API: option distributions from the top logprobs at the answer
+    position (:mod:`culturalign.toplogprobs`), no token ids."""
+    from culturalign.toplogprobs import option_distribution
+
+    started = time.perf_counter()
+    results = engine.chat(
+        [ChatRequest(str(text), max_tokens) for text in prompts["prompt"]],
+        logprobs=logprobs,
+        seed=seed,
+    )
+    seconds = time.perf_counter() - started
+    records = []
+    for row, result in zip(prompts.itertuples(index=False), results, strict=True):
+        codes, _ = labels_by_code(row)
+        found = option_distribution(
+            result.positions or (), [str(x) for x in row.option_labels],
+            [int(c) for c in row.option_codes], str(row.label_kind), reasoning,
+            row.answer_cue if reasoning == "cot" else None,
+        )  # fmt: skip
+        top = [
+            [{"token_id": None, "token": token, "logprob": logprob} for token, logprob in p.top]
+            for p in (result.positions or ())[:logprob_positions]
+        ]
+        records.append(
+            {
+                "question_id": row.question_id,
+                "country": None if pd.isna(row.country) else row.country,
+                "variant": row.variant,
+                "prompt_language": row.prompt_language,
+                "prompt": row.prompt,
+                "response": result.text,
+                "option_probs": None
+                if found.probs is None
+                else [{"option": c, "prob": float(p)} for c, p in zip(codes, found.probs,
+                                                                      strict=True)],
+                "option_probs_source": found.source,
+                "option_coverage": found.coverage,
+                "answer_mass": found.answer_mass,
+                "scored_prefix_ids": None,
+                "option_token_ids": None,
+                "top_logprobs": top,
+                "n_prompt_tokens": result.n_prompt_tokens,
+                "n_output_tokens": result.n_output_tokens,
+                "answer_position": ANSWER_POSITIONS[reasoning],
+                "finish_reason": result.finish_reason,
+                "answer_cue": row.answer_cue,
+                "label_kind": row.label_kind,
+                "option_labels": [str(label) for label in row.option_labels],
+                "option_codes": [int(code) for code in row.option_codes],
+            }
+        )  # fmt: skip
+    frame = pd.DataFrame.from_records(records, columns=list(SHARD_COLUMNS))
+    frame["country"] = frame["country"].astype("string")
+    for column in ("n_prompt_tokens", "n_output_tokens"):
+        frame[column] = frame[column].astype("Int64")
+    sources = frame["option_probs_source"].value_counts().to_dict()
+    metadata = {
+        "sampling": sampling_metadata(max_tokens, logprobs, logprob_positions, seed),
+        "answer_position": ANSWER_POSITIONS[reasoning],
+        "answer_position_rule": "chat API: the first non-blank token (zero) or the first after "
+        "the last answer cue (cot); option distribution from its top logprobs",
+        "scoring_method": "top_logprobs (culturalign.toplogprobs): variants merged, unseen "
+        "options bounded by the smallest returned probability; not exact",
+        "option_probs_sources": {str(k): int(v) for k, v in sources.items()},
+        "n_prompts": len(frame),
+        "generation_seconds": round(seconds, 3),
+        "scoring_seconds": 0.0,
+        "prompts_per_second": round(len(frame) / seconds, 3) if seconds > 0 else None,
+    }
+    return frame, metadata
+
+
+def model_provenance(engine: BaseEngine) -> dict[str, Any]:
+    """Model facts for the shard's provenance (weights' revision, chat template hash; for an
+    API model its served name and base URL)."""
     from culturalign.models import model_revision
     from culturalign.provenance import sha256_text
 
@@ -350,7 +455,9 @@ def model_provenance(engine: Engine) -> dict[str, Any]:
         template = getattr(engine.tokenizer, "chat_template", None)
     return {
         "key": spec.key,
-        "path": spec.path,
+        "path": spec.path or None,
+        "api_model": spec.model,
+        "base_url": spec.base_url,
         "revision": model_revision(spec.path, spec.revision) if spec.path else spec.revision,
         "dtype": spec.dtype,
         "device": spec.device,
@@ -360,7 +467,7 @@ def model_provenance(engine: Engine) -> dict[str, Any]:
 
 
 def shard_metadata(
-    engine: Engine,
+    engine: BaseEngine,
     cell: Mapping[str, str],
     prompts_metadata: Mapping[str, Any],
     run_metadata: Mapping[str, Any],

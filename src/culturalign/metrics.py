@@ -22,6 +22,11 @@ Definitions (``range = scale_max - scale_min``; options are the integers
   ``eps = metrics.kld_smoothing``) so that an option people chose but the model excluded
   costs a large but finite amount. Computed for refusals too (the distribution exists).
 * Leakage: ``refusal and max_o p(o) >= metrics.leakage_threshold`` (inclusive).
+* Distributions from a chat API's top logprobs (``option_probs_source: top_logprobs``) are
+  used only where ``option_coverage >= metrics.min_option_coverage``; below it the row keeps
+  its text answer (NVAS of ordinal questions, refusal) but no distribution (``expected``,
+  KLD, overlap, leakage and the nominal NVAS are null; ``distribution`` says
+  ``low_coverage``). Exact distributions always count.
 * Consistency (CLCS en vs native, FCS persona vs observer, SPD neutral vs persona):
   ``100 * (1 - |a - b| / range)`` between the two conditions' text answers; under mode
   ``default`` nominal questions use ``100 * sum_o min(p_a(o), p_b(o))`` instead (same
@@ -74,6 +79,7 @@ class MetricsSettings:
     kld_smoothing: float = 1e-6
     bootstrap_resamples: int = 1000
     seed: int = 0
+    min_option_coverage: float = 0.9
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> MetricsSettings:
@@ -232,7 +238,7 @@ def human_vectors(
 
 
 SHARD_COLUMNS = ("question_id", "country", "variant", "prompt_language", "response",
-                 "option_probs")  # fmt: skip
+                 "option_probs", "option_probs_source", "option_coverage")  # fmt: skip
 ANSWER_KEYS = ("question_id", "country", "variant", "prompt_language")
 
 
@@ -325,6 +331,11 @@ def item_table(
             raise MetricsError(f"{where}: question_id {qid!r} is not in questions.parquet")
         lo, hi, stype = scales[qid]
         probs = probs_vector(row.option_probs, lo, hi, where)
+        distribution = "none" if probs is None else str(row.option_probs_source)
+        if distribution == "top_logprobs" and not (
+            float(row.option_coverage or 0.0) >= settings.min_option_coverage
+        ):
+            probs, distribution = None, "low_coverage"
         refusal = bool(row.refusal) if not _is_missing(row.refusal) else False
         answer = None if _is_missing(row.answer) else int(row.answer)
         if answer is not None and not lo <= answer <= hi:
@@ -351,7 +362,7 @@ def item_table(
                 "answer": answer, "expected": expected, "human_mean": None, "nvas": None,
                 "overlap": None, "kld": None, "refusal": refusal, "leakage": leak,
                 "max_prob": None if probs is None else float(probs.max()),
-                "_probs": probs,
+                "distribution": distribution, "_probs": probs,
             }  # fmt: skip
             if hv is not None:
                 record["human_mean"] = human_mean(hv, lo)
@@ -368,7 +379,7 @@ _ITEM_COLUMNS = [
     "model", "language", "framing", "reasoning", "variant", "question_id", "country",
     "prompt_language",
     "scale_type", "scale_min", "scale_max", "nvas_mode", "answer", "expected", "human_mean",
-    "nvas", "overlap", "kld", "refusal", "leakage", "max_prob", "_probs",
+    "nvas", "overlap", "kld", "refusal", "leakage", "max_prob", "distribution", "_probs",
 ]  # fmt: skip
 
 
@@ -436,8 +447,9 @@ def consistency_table(items: pd.DataFrame, mode: str) -> pd.DataFrame:
         fcs[on].assign(fcs=fcs["score"]), spd[on].assign(spd=spd["score"]), on=on, how="outer"
     )
     frames.append(framing_rows.assign(framing=None))
-    out = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    if out.empty:
+    nonempty = [f for f in frames if len(f)]
+    out = pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame()
+    if out.empty:  # e.g. one language and one framing: nothing to compare
         out = pd.DataFrame(columns=CONSISTENCY_COLUMNS)
     for column in ("clcs", "fcs", "spd"):
         if column not in out:
@@ -499,6 +511,8 @@ def summary_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFram
         row: dict[str, Any] = dict(zip(CELL_KEYS, cell, strict=True))
         row["n"] = len(group)
         row["n_questions"] = group["question_id"].nunique()
+        if "distribution" in group:
+            row["n_low_coverage"] = int((group["distribution"] == "low_coverage").sum())
         for metric in SUMMARY_METRICS:
             values = group[metric].astype(float)
             mean, low, high, _ = cluster_bootstrap(
@@ -540,13 +554,22 @@ def consistency_summary(consistency: pd.DataFrame, settings: MetricsSettings) ->
 
 
 def leakage_examples(
-    shards: pd.DataFrame, questions: pd.DataFrame, threshold: float, top: int = 20
+    shards: pd.DataFrame,
+    questions: pd.DataFrame,
+    threshold: float,
+    top: int = 20,
+    min_coverage: float = 0.9,
 ) -> pd.DataFrame:
-    """The most confident leaked refusals (one per shard row), response beside distribution."""
+    """The most confident leaked refusals (one per shard row), response beside distribution
+    (top-logprob distributions below ``min_coverage`` left out)."""
     qinfo = questions.set_index("question_id")
     rows = []
     for row in original_only(shards).itertuples(index=False):
         if _is_missing(row.refusal) or not bool(row.refusal):
+            continue
+        if row.option_probs_source == "top_logprobs" and not (
+            float(row.option_coverage or 0.0) >= min_coverage
+        ):
             continue
         q = qinfo.loc[str(row.question_id)]
         where = f"{row.shard}: row {row.shard_row}"

@@ -190,6 +190,8 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 
 def weight_bytes(entry: Mapping[str, Any]) -> int | None:
     """Bytes of a model's weights: from its directory if present, else from its recipe."""
+    if not entry.get("path"):
+        return None
     path = Path(str(entry["path"]))
     if path.is_dir():
         total = sum(
@@ -211,7 +213,9 @@ def job_resources(entry: Mapping[str, Any]) -> dict[str, int]:
     """
     size = weight_bytes(entry)
     device = entry.get("device", "cpu")
-    if size is None:
+    if is_api(entry):
+        estimate = {"mem_mb": 2000, "runtime": 240}
+    elif size is None:
         estimate = {"mem_mb": 32_000, "runtime": 240}
     elif device == "cpu":
         estimate = {
@@ -253,7 +257,7 @@ def check_model_path(key: str, entry: Mapping[str, Any]) -> None:
     if entry.get("build"):
         check_build_path(key, entry)
         return
-    if entry.get("engine", "vllm") not in ("vllm", "hf"):
+    if entry.get("engine", "vllm") not in ("vllm", "hf", "vllm-server"):
         return
     path = str(entry.get("path") or "")
     if Path(path).is_dir():
@@ -270,11 +274,25 @@ def check_model_path(key: str, entry: Mapping[str, Any]) -> None:
 
 def build_input(entry: Mapping[str, Any]) -> list[str]:
     """The generate job's model input: the directory when the workflow builds it, else none."""
-    return [str(entry["path"])] if entry.get("build") else []
+    return [str(entry["path"])] if entry.get("build") and entry.get("path") else []
+
+
+API_ENGINES = frozenset({"openai", "vllm-server"})
+"""Engines whose model runs elsewhere: their jobs hold no GPU and little memory."""
+
+
+def is_api(entry: Mapping[str, Any]) -> bool:
+    """Whether a model is reached over HTTP."""
+    return entry.get("engine", "vllm") in API_ENGINES
 
 
 def job_gpus(entry: Mapping[str, Any]) -> int:
     """GPUs one generate job holds: tensor_parallel_size for ``device: gpu``, else 0."""
-    if entry.get("device", "cpu") != "gpu":
+    if is_api(entry) or entry.get("device", "cpu") != "gpu":
         return 0
     return int(entry.get("tensor_parallel_size", 1))
+
+
+def job_threads(entry: Mapping[str, Any], cores: int) -> int:
+    """CPU threads of a generate job: all it is given, one for an API model."""
+    return 1 if is_api(entry) else cores

@@ -83,6 +83,8 @@ class ModelProvenance:
 
     key: str
     path: str | None
+    api_model: str | None
+    base_url: str | None
     revision: str | None
     dtype: str | None
     device: str | None

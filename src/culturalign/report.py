@@ -166,6 +166,12 @@ PROVENANCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "startup s": ("startup_seconds",),
     "generation s": ("generation_seconds",),
     "scoring s": ("scoring_seconds",),
+    "API model": ("model.api_model",),
+    "requests sent": ("usage.requests_sent",),
+    "cache hits": ("usage.cache_hits",),
+    "input tokens": ("usage.input_tokens",),
+    "output tokens": ("usage.output_tokens",),
+    "cost": ("usage.cost",),
 }
 
 

@@ -306,12 +306,15 @@ def score_items(
     continuation_ids: Iterable[int] | None = None,
     max_candidates: int | None = None,
     next_token_mass: Callable[[Sequence[MassRequest]], list[float]] | None = None,
+    root_masses: list[float] | None = None,
 ) -> list[list[float]]:
     """Exact option probabilities (in option order, summing to 1) for every item.
 
     ``next_token_logprobs`` / ``next_token_mass`` are an engine's batched methods (see
     :class:`culturalign.engines.base.Engine`); the first is called for the roots and then the
-    deeper nodes, the second once for the end masses of letter labels.
+    deeper nodes, the second once for the end masses of letter labels. ``root_masses``, when
+    given, receives per item the probability of the labels' first tokens at the answer
+    position (the share of the next token that starts an option).
     """
     roots, deeper, masses = build_requests(items, continuation_ids, max_candidates)
     node_logprobs: list[dict[Node, dict[int, float]]] = [{} for _ in items]
@@ -335,6 +338,11 @@ def score_items(
             raise EngineError(f"engine answered {len(answers)} of {len(masses)} mass requests")
         for (index, node, _), value in zip(masses, answers, strict=True):
             end_logprobs[index][node] = float(value)
+    if root_masses is not None:
+        root_masses.extend(
+            math.fsum(math.exp(v) for v in node_logprobs[index].get((), {}).values())
+            for index in range(len(items))
+        )
     default = tuple(sorted(set(continuation_ids or ())))
     return [
         normalise(
@@ -354,7 +362,10 @@ def _summed_continuation(rule: EndRule) -> tuple[int, ...]:
 
 
 def score_with_engine(
-    engine: Any, items: Sequence[ScoringItem], continuation_ids: Iterable[int] | None = None
+    engine: Any,
+    items: Sequence[ScoringItem],
+    continuation_ids: Iterable[int] | None = None,
+    root_masses: list[float] | None = None,
 ) -> list[list[float]]:
     """:func:`score_items` with an engine's batched methods and candidate limit."""
     return score_items(
@@ -363,4 +374,5 @@ def score_with_engine(
         continuation_ids,
         engine.max_candidates,
         getattr(engine, "next_token_mass", None),
+        root_masses,
     )

@@ -5,7 +5,13 @@ generation.mode `cached`: no generate rule exists; every shard of the cell matri
 already be there, and a missing one stops the workflow at start with the list.
 """
 
-from culturalign.models import build_input, check_model_path, job_gpus, job_resources
+from culturalign.models import (
+    build_input,
+    check_model_path,
+    job_gpus,
+    job_resources,
+    job_threads,
+)
 
 GENERATION = config["generation"]
 # A generate job takes every core it is given (one engine at a time on a laptop); under a
@@ -56,7 +62,7 @@ if GENERATION["mode"] == "run":
             model=lambda w: config["models"][w.model],
             generation=GENERATION,
             cache_dir="resources/.cache",
-        threads: GENERATE_THREADS
+        threads: lambda w: job_threads(config["models"][w.model], GENERATE_THREADS)
         resources:
             gpu=lambda w: job_gpus(config["models"][w.model]),
             mem_mb=lambda w: job_resources(config["models"][w.model])["mem_mb"],

@@ -42,8 +42,9 @@ def main(snakemake):
         consistency, snakemake.output.consistency, snakemake.input.consistency_schema, metadata
     )
     examples = leakage_examples(
-        shards, questions, settings.leakage_threshold, snakemake.params.metrics["leakage_examples"]
-    )
+        shards, questions, settings.leakage_threshold,
+        snakemake.params.metrics["leakage_examples"], settings.min_option_coverage,
+    )  # fmt: skip
     write_csv_atomic(examples, snakemake.output.leakage)
     log.info(
         "%d items from %d shards (%d refusals, %d leakage), %d consistency rows, mode %s",

@@ -6,6 +6,10 @@ Only the generate step imports this package; an engine's libraries (``vllm``,
 """
 
 from culturalign.engines.base import (
+    BaseEngine,
+    ChatEngine,
+    ChatRequest,
+    ChatResult,
     Engine,
     EngineError,
     GenerationRequest,
@@ -25,6 +29,10 @@ from culturalign.engines.registry import (
 
 __all__ = [
     "ENGINES",
+    "BaseEngine",
+    "ChatEngine",
+    "ChatRequest",
+    "ChatResult",
     "Engine",
     "EngineError",
     "GenerationRequest",

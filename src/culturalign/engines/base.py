@@ -45,6 +45,16 @@ class ModelSpec:
     tensor_parallel_size: int = 1
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     build: str | None = None
+    # API engines (openai, vllm-server)
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = 8
+    requests_per_minute: float | None = None
+    timeout: float = 120.0
+    max_retries: int = 5
+    price_per_million_input: float | None = None
+    price_per_million_output: float | None = None
 
     @classmethod
     def from_config(cls, key: str, entry: Mapping[str, Any]) -> ModelSpec:
@@ -61,6 +71,15 @@ class ModelSpec:
             tensor_parallel_size=int(entry.get("tensor_parallel_size", 1)),
             engine_options=dict(entry.get("engine_options") or {}),
             build=entry.get("build"),
+            model=entry.get("model"),
+            base_url=entry.get("base_url"),
+            api_key_env=entry.get("api_key_env"),
+            max_concurrency=int(entry.get("max_concurrency", 8)),
+            requests_per_minute=entry.get("requests_per_minute"),
+            timeout=float(entry.get("timeout", 120.0)),
+            max_retries=int(entry.get("max_retries", 5)),
+            price_per_million_input=entry.get("price_per_million_input"),
+            price_per_million_output=entry.get("price_per_million_output"),
         )
 
     def chat_template_text(self) -> str | None:
@@ -123,13 +142,11 @@ class MassRequest:
     complement: bool = False
 
 
-class Engine(ABC):
-    """A loaded model behind the batched operations the workflow needs."""
+class BaseEngine(ABC):
+    """What every engine has: its model spec, name, version and usage."""
 
-    #: Engine name as recorded in shard metadata (``vllm`` | ``hf`` | ...).
+    #: Engine name as recorded in shard metadata (``vllm`` | ``hf`` | ``openai`` | ...).
     name: str = ""
-    #: Largest number of candidate ids one ``ScoreRequest`` may carry (None: unlimited).
-    max_candidates: int | None = None
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -140,6 +157,24 @@ class Engine(ABC):
     @abstractmethod
     def version(self) -> str:
         """The engine library's version."""
+
+    def effective_options(self) -> dict[str, Any]:
+        """The engine arguments actually used (recorded in shard metadata)."""
+        return {}
+
+    def usage(self) -> dict[str, Any]:
+        """Requests, tokens, cache hits and cost of this engine's calls (API engines)."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model (optional)."""
+
+
+class Engine(BaseEngine):
+    """A model behind token ids: greedy generation and exact next-token logprobs."""
+
+    #: Largest number of candidate ids one ``ScoreRequest`` may carry (None: unlimited).
+    max_candidates: int | None = None
 
     @abstractmethod
     def generate(
@@ -160,16 +195,35 @@ class Engine(ABC):
         """For each request, ``log sum P(t | prompt)`` over its token set (or complement)."""
         raise EngineError(f"engine {self.name!r} cannot sum next-token probabilities")
 
-    def effective_options(self) -> dict[str, Any]:
-        """The engine arguments actually used (recorded in shard metadata)."""
-        return {}
 
-    def usage(self) -> dict[str, Any]:
-        """Requests, tokens, cache hits and cost of this engine's calls (API engines)."""
-        return {}
+@dataclass(frozen=True)
+class ChatRequest:
+    """One user message to a chat endpoint, answered greedily."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release the model (optional)."""
+    prompt: str
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """A chat endpoint's answer: the text, and per generated position the token with its
+    top-k alternatives (``positions`` is None when the endpoint returns no logprobs)."""
+
+    text: str
+    finish_reason: str
+    positions: tuple[Any, ...] | None
+    n_prompt_tokens: int | None
+    n_output_tokens: int | None
+
+
+class ChatEngine(BaseEngine):
+    """A model behind a chat API: text in, text and top-k logprobs out (no token ids)."""
+
+    @abstractmethod
+    def chat(
+        self, requests: Sequence[ChatRequest], *, logprobs: int, seed: int
+    ) -> list[ChatResult]:
+        """Answer every request (concurrently, with its own progress bar)."""
 
 
 # --- pure helpers for engine output ---------------------------------------------------------

@@ -1,6 +1,6 @@
 """Engines by name, imported only when an engine is started.
 
-A built-in engine ``NAME`` is the :class:`~culturalign.engines.base.Engine` subclass whose
+A built-in engine ``NAME`` is the :class:`~culturalign.engines.base.BaseEngine` subclass whose
 ``name`` is ``NAME`` in module ``culturalign.engines.<NAME>_engine`` (``-`` read as ``_``),
 so a new engine is one module (plus its entry in the config schema).
 :func:`register_engine` adds others (from a plug-in package or a test module) without
@@ -15,14 +15,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from culturalign.engines.base import Engine, ModelSpec
+from culturalign.engines.base import BaseEngine, ModelSpec
 from culturalign.errors import ConfigError
 
-ENGINES: dict[str, str | type[Engine]] = {}
+ENGINES: dict[str, str | type[BaseEngine]] = {}
 """Engines registered explicitly: a ``module:Class`` path (imported lazily) or the class."""
 
 
-def register_engine(name: str, target: str | type[Engine]) -> None:
+def register_engine(name: str, target: str | type[BaseEngine]) -> None:
     """Make an engine available under ``name`` (``module:Class`` or an Engine subclass)."""
     ENGINES[name] = target
 
@@ -35,7 +35,7 @@ def builtin_engines() -> list[str]:
     )
 
 
-def _builtin(name: str) -> type[Engine] | None:
+def _builtin(name: str) -> type[BaseEngine] | None:
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
         return None
     module_name = f"culturalign.engines.{name.replace('-', '_')}_engine"
@@ -46,12 +46,12 @@ def _builtin(name: str) -> type[Engine] | None:
             return None
         raise
     for _, cls in inspect.getmembers(module, inspect.isclass):
-        if issubclass(cls, Engine) and cls.__module__ == module.__name__ and cls.name == name:
+        if issubclass(cls, BaseEngine) and cls.__module__ == module.__name__ and cls.name == name:
             return cls
     return None
 
 
-def engine_class(name: str, where: str = "engine") -> type[Engine]:
+def engine_class(name: str, where: str = "engine") -> type[BaseEngine]:
     """The Engine subclass registered as ``name`` (imports its module)."""
     target = ENGINES.get(name)
     if target is None:
@@ -67,7 +67,7 @@ def engine_class(name: str, where: str = "engine") -> type[Engine]:
             raise ConfigError(
                 f"{where}: cannot load engine {name!r} from {target!r} ({exc})"
             ) from exc
-    if not (isinstance(target, type) and issubclass(target, Engine)):
+    if not (isinstance(target, type) and issubclass(target, BaseEngine)):
         raise ConfigError(f"{where}: {name!r} does not name an Engine subclass")
     return target
 
@@ -79,7 +79,7 @@ def load_engine(
     cache_dir: str | Path = "resources/.cache",
     seed: int = 0,
     **options: Any,
-) -> Engine:
+) -> BaseEngine:
     """Start the engine ``spec.engine`` names for ``spec``."""
     cls = engine_class(spec.engine, where=f"config key models.{spec.key}.engine")
     return cls(spec, threads=threads, cache_dir=cache_dir, seed=seed, **options)
