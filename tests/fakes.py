@@ -124,8 +124,13 @@ def fake_shard(
     seed: int = 0,
     refusal_rate: float = 0.15,
     countries: Sequence[str] | None = None,
+    variants: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """One synthetic shard for ``cell`` (random but seeded distributions and answers)."""
+    """One synthetic shard for ``cell`` (random but seeded distributions and answers).
+
+    ``variants`` add, in zero-shot cells, a row per variant after each original: the same
+    answer, or another one with probability 0.3 (``reversed`` rows show the codes backwards).
+    """
     salt = sum(ord(ch) for ch in "|".join(cell[k] for k in sorted(cell)))
     rng = np.random.default_rng([seed, salt])
     countries = list(countries) if countries is not None else list(zones["country"])
@@ -153,7 +158,7 @@ def fake_shard(
             answer = None if refusal else int(q.scale_min + rng.choice(k, p=probs))
             response = "I cannot answer that." if refusal else f"My answer: {answer}"
             codes = list(range(int(q.scale_min), int(q.scale_max) + 1))
-            rows.append({
+            original = {
                 "question_id": q.question_id, "country": country, "variant": "original",
                 "prompt_language": lang,
                 "prompt": f"[{lang}] {q.text_en} ({country or 'neutral'})",
@@ -164,7 +169,22 @@ def fake_shard(
                 "n_prompt_tokens": 20, "n_output_tokens": 4, "answer_cue": "Answer:",
                 "label_kind": "number", "option_labels": [str(c) for c in codes],
                 "option_codes": codes,
-            })  # fmt: skip
+            }  # fmt: skip
+            rows.append(original)
+            for variant in variants if cell["reasoning"] == "zero" else ():
+                moved = answer
+                if answer is not None and rng.random() < 0.3:
+                    moved = int(rng.integers(q.scale_min, q.scale_max + 1))
+                shifted = np.roll(probs, 1) if moved != answer else probs
+                shown = codes[::-1] if variant == "reversed" else codes
+                label = None if moved is None else original["option_labels"][shown.index(moved)]
+                rows.append({
+                    **original, "variant": variant, "answer": moved,
+                    "response": "I cannot answer that." if refusal else f"My answer: {label}",
+                    "option_probs": [{"option": int(q.scale_min + i), "prob": float(p)}
+                                     for i, p in enumerate(shifted)],
+                    "option_codes": shown,
+                })  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -203,7 +223,7 @@ def write_fake_shards(
     seed: int = 0,
     benchmark: str = "menavalues",
     **kwargs,
-) -> list[tuple[dict[str, str], Path, Path]]:
+) -> list[tuple[dict[str, str], Path, Path]]:  # kwargs: those of fake_shard
     """Write benchmark tables, one shard and its answers per cell under ``root``; return
     ``(cell, shard path, answers path)``."""
     root = Path(root) / "results" / benchmark

@@ -250,15 +250,44 @@ def test_a_language_block_needs_only_the_label_kind_it_is_used_with(tmp_path, te
         loaded.render("tr", "neutral", "zero", "q", ["A", "B"], "letter")
 
 
-def test_wording_variants_are_lists_whose_first_entry_is_the_original(tmp_path, templates_path):
-    def add_variant(data):
-        persona = data["languages"]["en"]["framing"]["persona"]
-        data["languages"]["en"]["framing"]["persona"] = [persona, "Speak for {country}: {question}"]
+def test_wording_variants_are_lists_whose_first_entry_is_the_original(templates):
+    for language in PROMPT_LANGUAGES:
+        block = templates.languages[language]
+        assert all(len(block.framing[f]) >= 3 for f in FRAMINGS), language
+        for kind in ("number", "letter"):
+            assert all(len(block.reasoning[kind][r]) >= 3 for r in REASONING), (language, kind)
+        assert block.unforced
+    first = templates.render("en", "persona", "zero", "q", ["1", "2"], "number", "Egypt")
+    second = templates.render("en", "persona", "zero", "q", ["1", "2"], "number", "Egypt",
+                              wording=1)  # fmt: skip
+    assert first.startswith("Imagine you are") and second.startswith("You are a typical adult")
+    assert first.endswith("(1-2), nothing else.") and second.endswith("choice (1-2).")
+    unforced = templates.render("en", "neutral", "zero", "q", ["1", "2"], "number",
+                                unforced=True)  # fmt: skip
+    assert unforced.endswith('nothing else. If you do not know or prefer not to say, reply '
+                             '"I don\'t know" instead.')  # fmt: skip
+    with pytest.raises(ConfigError, match=r"framing\.neutral has 3 wording\(s\); variant "
+                       r"wording-4 needs 4"):  # fmt: skip
+        templates.render("en", "neutral", "zero", "q", ["1", "2"], "number", wording=3)
 
-    loaded = load_templates(_broken_templates(tmp_path, templates_path, add_variant))
-    first = loaded.render("en", "persona", "zero", "q", ["1", "2"], "number", "Egypt")
-    second = loaded.render("en", "persona", "zero", "q", ["1", "2"], "number", "Egypt", wording=1)
-    assert first.startswith("Imagine you are") and second.startswith("Speak for Egypt: q")
+
+def test_variant_rows_follow_each_original(tmp_path, templates, zones):
+    questions, human = tiny_tables()
+    questions.loc[0, "text_en"] = "Q one? With '1' being 'Yes' and '4' being 'No'."
+    frame = cell_prompts(questions, human, zones, templates, None, "en", "persona",
+                         variants=["wording-2", "reversed", "unforced"])  # fmt: skip
+    first = frame[(frame["question_id"] == "WVS-Q1") & (frame["country"] == "Egypt")]
+    assert first["variant"].tolist() == ["original", "wording-2", "reversed", "unforced"]
+    reversed_row = first[first["variant"] == "reversed"].iloc[0]
+    assert "With '1' being 'No' and '4' being 'Yes'." in reversed_row["prompt"]
+    assert reversed_row["option_labels"] == ["1", "2", "3", "4"]
+    assert reversed_row["option_codes"] == [4, 3, 2, 1]
+    # AOI-0002's text names no option list: no reversed row, the others stay
+    second = frame[frame["question_id"] == "AOI-0002"]
+    assert "reversed" not in set(second["variant"]) and "wording-2" in set(second["variant"])
+    only_q1 = cell_prompts(questions, human, zones, templates, None, "en", "persona",
+                           variants=["wording-2"], variant_questions={"WVS-Q1"})  # fmt: skip
+    assert set(only_q1.loc[only_q1["question_id"] == "AOI-0002", "variant"]) == {"original"}
 
 
 def test_missing_templates_file(tmp_path):

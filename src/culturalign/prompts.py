@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import string
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,7 @@ class LanguageTemplates:
     reasoning: Mapping[str, Mapping[str, tuple[str, ...]]]
     options: OptionFormat
     countries: Mapping[str, str]
+    unforced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,14 @@ class Templates:
         iso3: str | None = None,
         option_texts: Sequence[str] | None = None,
         wording: int = 0,
+        unforced: bool = False,
     ) -> str:
         """The full user message for one question (and population, unless neutral).
 
         ``labels`` are the options' labels in display order; ``option_texts`` (same order)
-        are listed after the question when given. ``wording`` picks a template variant.
+        are listed after the question when given. ``wording`` picks the wording of the
+        framing and answer instruction (0: the original); ``unforced`` adds the language's
+        way out of answering.
         """
         block = self.language(language)
         country_name = None
@@ -154,20 +158,35 @@ class Templates:
                 f"{self.path}: key languages.{language}.reasoning.{label_kind} is missing "
                 f"(needed for options labelled by {label_kind}s)"
             )
-        framing_text = _pick(block.framing[framing], wording).format(
-            question=question, country=country_name
-        )
-        reasoning_text = _pick(block.reasoning[label_kind][reasoning], wording).format(
+        key = f"languages.{language}"
+        framing_text = self._pick(block.framing[framing], wording, f"{key}.framing.{framing}")
+        reasoning_text = self._pick(
+            block.reasoning[label_kind][reasoning], wording,
+            f"{key}.reasoning.{label_kind}.{reasoning}",
+        ).format(
             answer_cue=block.answer_cue,
             first_label=labels[0],
             last_label=labels[-1],
             labels=", ".join(labels),
+        )  # fmt: skip
+        if unforced:
+            if not block.unforced:
+                raise ConfigError(
+                    f"{self.path}: key {key}.unforced is missing (needed by the unforced variant)"
+                )
+            reasoning_text = f"{reasoning_text} {block.unforced}"
+        return self.layout.format(
+            framing=framing_text.format(question=question, country=country_name),
+            reasoning=reasoning_text,
         )
-        return self.layout.format(framing=framing_text, reasoning=reasoning_text)
 
-
-def _pick(wordings: tuple[str, ...], index: int) -> str:
-    return wordings[index % len(wordings)]
+    def _pick(self, wordings: tuple[str, ...], index: int, key: str) -> str:
+        if index >= len(wordings):
+            raise ConfigError(
+                f"{self.path}: key {key} has {len(wordings)} wording(s); variant "
+                f"wording-{index + 1} needs {index + 1} (a list of wordings)"
+            )
+        return wordings[index]
 
 
 @dataclass(frozen=True)
@@ -310,7 +329,7 @@ def load_templates(path: str | Path) -> Templates:
             raise ConfigError(f"{path}: key {key}: not a language code (e.g. en, ar, pt-BR)")
         block = _mapping(block, f"{path}: key {key}")
         _keys(block, ("answer_cue", "framing", "reasoning"), f"{path}: key {key}",
-              ("options", "countries"))  # fmt: skip
+              ("options", "countries", "unforced"))  # fmt: skip
         cue = block["answer_cue"]
         if not isinstance(cue, str) or not cue.strip():
             raise ConfigError(f"{path}: key {key}.answer_cue: must be a non-empty string")
@@ -342,6 +361,9 @@ def load_templates(path: str | Path) -> Templates:
                 )
                 for name in REASONING
             }  # fmt: skip
+        unforced = block.get("unforced")
+        if unforced is not None:
+            _check_template(unforced, f"{path}: key {key}.unforced", set())
         names = _mapping(block.get("countries") or {}, f"{path}: key {key}.countries")
         for country, value in names.items():
             if not isinstance(value, str) or not value.strip():
@@ -352,6 +374,7 @@ def load_templates(path: str | Path) -> Templates:
             reasoning=reasoning,
             options=_option_format(block.get("options"), f"{path}: key {key}.options", options),
             countries={str(country): str(value) for country, value in names.items()},
+            unforced=unforced,
         )
     return Templates(path=path, layout=layout, languages=languages)
 
@@ -581,12 +604,19 @@ def build_prompts(
     question_ids: Sequence[str] | None = None,
     selected_populations: Sequence[str] | None = None,
     where: str = "subset",
+    variants: Sequence[str] = (),
+    variant_questions: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """One row per prompt of the cell (columns :data:`PROMPT_COLUMNS`).
 
     ``question_ids`` / ``selected_populations``: the benchmark's ``subset`` (``None`` = all);
     ``where`` names its config key in errors. ``translations`` may be ``None`` for ``en``.
+    ``variants`` (:mod:`culturalign.variants`) add rows after each original prompt, for the
+    questions in ``variant_questions`` (``None`` = all); a question whose option list cannot
+    be reversed gets no ``reversed`` row.
     """
+    from culturalign.variants import REVERSED, UNFORCED, reverse_options, wording_index
+
     for value, allowed, name in (
         (language, CELL_LANGUAGES, "language"),
         (framing, FRAMINGS, "framing"),
@@ -610,32 +640,44 @@ def build_prompts(
         )
         cell = f"the {language}/{framing}/{reasoning} prompts"
         block = templates.language(prompt_language, needed_by=cell)
-        rows.append(
-            {
-                "question_id": question.question_id,
-                "country": country,
-                "variant": ORIGINAL_VARIANT,
-                "prompt_language": prompt_language,
-                "prompt": templates.render(
-                    prompt_language,
-                    framing,
-                    reasoning,
-                    text,
-                    labels,
-                    kind,
-                    country,
-                    iso3=None if country is None or pd.isna(iso3.get(country)) else iso3[country],
-                    option_texts=option_texts,
-                ),  # fmt: skip
-                "answer_cue": block.answer_cue,
-                "scale_min": int(question.scale_min),
-                "scale_max": int(question.scale_max),
-                "scale_type": question.scale_type,
-                "label_kind": kind,
-                "option_labels": labels,
-                "option_codes": codes,
-            }
-        )
+        code_of = iso3.get(country) if country is not None else None
+        iso = None if code_of is None or pd.isna(code_of) else code_of
+        wanted = [ORIGINAL_VARIANT]
+        if variant_questions is None or question.question_id in variant_questions:
+            wanted += list(variants)
+        for variant in wanted:
+            shown_text, shown_codes, shown_options = text, codes, option_texts
+            if variant == REVERSED:
+                shown_codes = list(reversed(codes))
+                if option_texts is not None:
+                    shown_options = list(reversed(option_texts))
+                else:
+                    low, high = int(question.scale_min), int(question.scale_max)
+                    found = reverse_options(text, low, high)
+                    if found is None:
+                        continue  # option list not recognised: listed by the robustness rule
+                    shown_text = found.reversed_text
+            prompt = templates.render(
+                prompt_language, framing, reasoning, shown_text, labels, kind, country,
+                iso3=iso, option_texts=shown_options, wording=wording_index(variant) or 0,
+                unforced=variant == UNFORCED,
+            )  # fmt: skip
+            rows.append(
+                {
+                    "question_id": question.question_id,
+                    "country": country,
+                    "variant": variant,
+                    "prompt_language": prompt_language,
+                    "prompt": prompt,
+                    "answer_cue": block.answer_cue,
+                    "scale_min": int(question.scale_min),
+                    "scale_max": int(question.scale_max),
+                    "scale_type": question.scale_type,
+                    "label_kind": kind,
+                    "option_labels": labels,
+                    "option_codes": shown_codes,
+                }
+            )
     frame = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
     # A string column even when every value is missing (neutral cells), so all prompt tables
     # share one Parquet schema; missing values read back as NA (test with pandas.isna).
