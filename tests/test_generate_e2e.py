@@ -254,9 +254,20 @@ def test_shards_match_schema_metadata_and_a_transformers_forward_pass(workflow, 
             assert np.abs(reference - probs).max() <= 1e-4, (path, row.question_id)
             checked += 1
     assert checked >= 30
+    # zero-shot cells carry the default config's robustness variants; for reversed rows the
+    # token ids of each code are those of the label the prompt showed for it
+    frame = pd.read_parquet(workflow / shard("en", "persona", "zero"))
+    assert set(frame["variant"]) == {"original", "wording-2", "wording-3", "reversed"}
+    for row in frame[frame["variant"] == "reversed"].itertuples():
+        codes = [int(c) for c in row.option_codes]
+        assert codes == sorted(codes, reverse=True)
+        for index, code in enumerate(sorted(codes)):
+            label = list(row.option_labels)[codes.index(code)]
+            assert tokenizer.decode(list(row.option_token_ids[index])).strip() == label
+    assert set(pd.read_parquet(workflow / shard("en", "persona", "cot"))["variant"]) == {"original"}
     # 21 options: two-digit options are two tokens for SmolLM2
     frame = pd.read_parquet(workflow / shard("en", "persona", "zero"))
-    aoi = frame[frame["question_id"] == "AOI-0300"].iloc[0]
+    aoi = frame[(frame["question_id"] == "AOI-0300") & (frame["variant"] == "original")].iloc[0]
     assert [len(ids) for ids in aoi.option_token_ids] == [1] * 9 + [2] * 12
 
 
@@ -278,11 +289,15 @@ def test_letter_options_match_an_independent_forward_pass(workflow, transformers
             probs = np.array([entry["prob"] for entry in row.option_probs])
             prefix = [int(i) for i in row.scored_prefix_ids]
             option_ids = [[int(i) for i in ids] for ids in row.option_token_ids]
-            assert [tokenizer.decode(ids).strip() for ids in option_ids] == labels
+            codes = [int(c) for c in row.option_codes]
+            shown_for_code = [labels[codes.index(code)] for code in sorted(codes)]
+            assert [tokenizer.decode(ids).strip() for ids in option_ids] == shown_for_code
+            if row.variant == "reversed":
+                assert shown_for_code == labels[::-1]
             reference = reference_probs(model, continuation, prefix, option_ids)
             assert np.abs(reference - probs).max() <= 1e-4, (path, row.question_id)
             checked += 1
-    assert checked == 3 + 3 * 2
+    assert checked == 4 * (3 + 3 * 2)  # the original and three variants of each prompt
 
 
 def test_both_benchmarks_get_metrics_a_report_and_the_index_links_them(workflow):
@@ -300,6 +315,62 @@ def test_both_benchmarks_get_metrics_a_report_and_the_index_links_them(workflow)
     assert populations.set_index("country").loc["Japan", "iso3"] == "JPN"
     index = (workflow / "results" / "index.html").read_text(encoding="utf-8")
     assert 'href="menavalues/report.html"' in index and 'href="globalopinions/report.html"' in index
+
+
+def test_robustness_items_equal_a_recomputation_from_the_answers(workflow):
+    out = workflow / "results/menavalues"
+    stored = pd.read_parquet(out / "robustness/items.parquet")
+    checked = 0
+    for path in (out / "answers").rglob("zero.parquet"):
+        cell = path.relative_to(out / "answers").with_suffix("").parts
+        answers = pd.read_parquet(path)
+        shard_rows = pd.read_parquet(out / "generations" / path.relative_to(out / "answers"))
+        answers["unit"] = answers["country"].fillna(answers["prompt_language"])
+        # An answer counts where the text gave one and it is no refusal (as items.parquet).
+        given_all = [
+            None if pd.isna(a) or bool(r) else int(a)
+            for a, r in zip(answers["answer"], answers["refusal"], strict=True)
+        ]
+        answers["given"] = pd.Series(given_all, dtype=object)
+        answers["position"] = pd.Series([
+            None if a is None else list(codes).index(a)
+            for a, codes in zip(given_all, shard_rows["option_codes"], strict=True)
+        ], dtype=object)  # fmt: skip
+        answers = answers[answers["variant"] != "unforced"]
+        for (question, unit), group in answers.groupby(["question_id", "unit"]):
+            given = [a for a in group["given"] if a is not None]
+            pairs = [(a, b) for i, a in enumerate(given) for b in given[i + 1 :]]
+            mine = stored[
+                (stored["model"] == cell[0])
+                & (stored["language"] == cell[1])
+                & (stored["framing"] == cell[2])
+                & (stored["question_id"] == question)
+                & (stored["prompt_language"] == group["prompt_language"].iloc[0])
+            ]
+            if cell[2] != "neutral":
+                mine = mine[mine["country"] == unit]
+            if len(group) < 2:
+                assert mine.empty
+                continue
+            assert len(mine) == 1 and mine["n_pairs"].iloc[0] == len(pairs)
+            if pairs:
+                flips = sum(a != b for a, b in pairs) / len(pairs)
+                assert mine["flip_rate"].iloc[0] == pytest.approx(flips, abs=1e-12)
+            for variant in ("original", "reversed"):
+                asked = group[group["variant"] == variant]
+                got = mine[f"shown_position_{variant}"].iloc[0]
+                got = None if pd.isna(got) else int(got)
+                want = None if asked.empty else asked["position"].iloc[0]
+                want = None if want is None or pd.isna(want) else int(want)
+                assert got == want, (question, variant)
+            checked += 1
+    assert checked == len(stored) > 10  # every stored item recomputed
+    summary = pd.read_csv(out / "robustness/summary.csv")
+    assert set(summary["reasoning"]) == {"zero"}
+    flips = summary["flip_rate"].dropna()  # null where no variant pair was answered
+    assert len(flips) and flips.between(0, 1).all()
+    coverage = pd.read_csv(out / "robustness/coverage.csv")
+    assert set(coverage["language"]) == {"en", "ar", "fa", "tr"}
 
 
 def test_editing_a_refusal_phrase_reparses_and_rescores_without_generating(workflow, tmp_path):

@@ -137,6 +137,9 @@ def _one_shard(rows, cell=None):
     if "option_probs_source" not in frame:
         frame["option_probs_source"] = "exact"
         frame["option_coverage"] = 1.0
+    if "option_codes" not in frame:
+        frame["option_codes"] = [[entry["option"] for entry in probs] for probs in
+                                 frame["option_probs"]]  # fmt: skip
     for key, value in cell.items():
         frame[key] = value
     frame["shard"] = "s.parquet"
@@ -313,6 +316,68 @@ def test_items_and_consistency_recompute_exactly(synthetic, mode):
     assert checked > 100
 
 
+def _peer_by_hand(p: dict, h: dict, opts: list[int], scale_type: str):
+    """GlobalOpinionQA's 1 - JS distance (base 2); OpinionQA's 1 - W1/(K-1) and
+    WorldValuesBench's W1 on [0, 1]-scaled answers, from the CDFs."""
+    m = {o: (p[o] + h[o]) / 2 for o in opts}
+    js = 0.5 * sum(p[o] * math.log2(p[o] / m[o]) for o in opts if p[o] > 0)
+    js += 0.5 * sum(h[o] * math.log2(h[o] / m[o]) for o in opts if h[o] > 0)
+    similarity = 1 - math.sqrt(max(js, 0.0))
+    if scale_type != "ordinal":
+        return similarity, None, None
+    cdf_p = cdf_h = w1 = 0.0
+    for o in opts[:-1]:
+        cdf_p += p[o]
+        cdf_h += h[o]
+        w1 += abs(cdf_p - cdf_h)
+    return similarity, 1 - w1 / (len(opts) - 1), w1 / (len(opts) - 1)
+
+
+def test_peer_measures_recompute_exactly(synthetic):
+    _, questions, human, zones, shards = synthetic
+    items = M.item_table(M.load_shards(shards), questions, human, zones, MetricsSettings())
+    expected = _recompute_items(shards, questions, human, zones, "default", 1e-6)
+    qinfo = {q.question_id: q for q in questions.itertuples()}
+    shares = {}
+    for (qid, country), g in human.groupby(["question_id", "country"]):
+        shares[(qid, country)] = dict(zip(g["option"], g["share"], strict=True))
+    checked = {"ordinal": 0, "nominal": 0}
+    for row in items.itertuples():
+        key = (row.model, row.language, row.framing, row.reasoning, row.question_id, row.country)
+        p = expected[key][3]
+        h = shares.get((row.question_id, row.country))
+        if h is None or not p:
+            assert math.isnan(row.jsd_similarity)
+            continue
+        q = qinfo[row.question_id]
+        opts = list(range(q.scale_min, q.scale_max + 1))
+        h = {o: h.get(o, 0.0) for o in opts}
+        similarity, representativeness, emd = _peer_by_hand(p, h, opts, q.scale_type)
+        assert abs(row.jsd_similarity - similarity) <= 1e-9
+        if representativeness is None:
+            assert math.isnan(row.representativeness) and math.isnan(row.emd)
+        else:
+            assert abs(row.representativeness - representativeness) <= 1e-9
+            assert abs(row.emd - emd) <= 1e-9
+        checked[q.scale_type] += 1
+    assert checked["ordinal"] > 50 and checked["nominal"] > 5
+
+
+def test_peer_measures_hand_values():
+    same = M.peer_measures(np.array([0.2, 0.8]), np.array([0.2, 0.8]), "ordinal")
+    assert same == pytest.approx({"jsd_similarity": 1.0, "representativeness": 1.0, "emd": 0.0})
+    # opposite ends of a 3-point scale: disjoint support (JS distance 1), W1 = 2 = K - 1
+    far = M.peer_measures(np.array([1.0, 0, 0]), np.array([0, 0, 1.0]), "ordinal")
+    assert far == pytest.approx({"jsd_similarity": 0.0, "representativeness": 0.0, "emd": 1.0})
+    # adjacent options: W1 = 1 of a possible 2
+    near = M.peer_measures(np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), "ordinal")
+    assert near["representativeness"] == pytest.approx(0.5) and near["emd"] == pytest.approx(0.5)
+    assert near["jsd_similarity"] == pytest.approx(0.0)
+    nominal = M.peer_measures(np.array([0.5, 0.5, 0]), np.array([0.5, 0, 0.5]), "nominal")
+    assert nominal["representativeness"] is None and nominal["emd"] is None
+    assert nominal["jsd_similarity"] == pytest.approx(1 - math.sqrt(0.5))
+
+
 # --------------------------------------------------------------------------- bootstrap
 
 
@@ -383,6 +448,46 @@ def test_findings_detect_a_planted_shift():
     kld = table[(table["metric"] == "kld")].iloc[0]
     assert kld["p_value"] == 1.0 and "zero" in kld["note"]
     assert wilcoxon([])[2] == "no pairs"
+
+
+def test_findings_by_category_separate_a_planted_category_effect():
+    """Reasoning costs 10 NVAS points on governance questions and nothing on social ones."""
+    rng = np.random.default_rng(1)
+    rows, qrows = [], []
+    for q in range(16):
+        category = "GOVERNANCE" if q % 2 else "SOCIAL"
+        subcategory = f"{category.lower()}-{q % 4 // 2}"
+        qrows.append({"question_id": f"Q{q}", "category": category, "subcategory": subcategory})
+        for c in ("Egypt", "Iran", "Turkey"):
+            base = rng.normal(60, 10)
+            for reasoning in ("zero", "cot"):
+                shift = -10.0 if (reasoning == "cot" and category == "GOVERNANCE") else 0.0
+                for language in ("en", "native"):
+                    rows.append({"model": "m", "language": language, "framing": "persona",
+                                 "reasoning": reasoning, "question_id": f"Q{q}", "country": c,
+                                 "nvas": base + shift + rng.normal(0, 1), "kld": 1.0})  # fmt: skip
+    from culturalign.findings import findings_by_category
+
+    table = findings_by_category(pd.DataFrame(rows), pd.DataFrame(qrows),
+                                 MetricsSettings(bootstrap_resamples=300))  # fmt: skip
+    pooled = table[(table["finding"] == "reasoning_change") & (table["metric"] == "nvas")
+                   & (table["language"] == "all") & (table["subcategory"] == "all")]  # fmt: skip
+    by_category = pooled.set_index("category")
+    governance, social = by_category.loc["GOVERNANCE"], by_category.loc["SOCIAL"]
+    assert governance["mean_diff"] == pytest.approx(-10.0, abs=0.5)
+    assert governance["ci_high"] < 0 and governance["n_questions"] == 8
+    assert social["ci_low"] < 0 < social["ci_high"]
+    subcategories = table[(table["subcategory"] != "all") & (table["finding"] == "reasoning_change")
+                          & (table["metric"] == "nvas")]  # fmt: skip
+    assert set(subcategories["subcategory"]) == {"governance-0", "governance-1", "social-0",
+                                                  "social-1"}  # fmt: skip
+    assert (subcategories["language"] == "all").all()  # pooled over the strata only
+    per_stratum = table[(table["category"] == "GOVERNANCE") & (table["language"] == "en")
+                        & (table["finding"] == "reasoning_change")]  # fmt: skip
+    assert len(per_stratum) == 2  # nvas and kld, en/persona stratum
+    no_categories = findings_by_category(pd.DataFrame(rows), pd.DataFrame(
+        {"question_id": [f"Q{q}" for q in range(16)]}), MetricsSettings())  # fmt: skip
+    assert no_categories.empty
 
 
 # --------------------------------------------------------------------------- workflow

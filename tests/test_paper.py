@@ -7,6 +7,7 @@ sheet problems are checked on small synthetic spreadsheets written here.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -238,6 +239,32 @@ def test_paper_target_needs_its_config_key(tmp_path, benchmark_xlsx):
     assert re.search(r"^\s*paper\s+1", on.stdout, re.MULTILINE), on.stdout
 
 
+def test_run_aggregates_put_the_published_figure_beside_the_matching_model():
+    summary = pd.DataFrame([
+        {"model": "mine", "language": "en", "framing": "persona", "reasoning": r,
+         "nvas_mean": v, "kld_mean": 0.5} for r, v in (("zero", 60.0), ("cot", 70.0))
+    ])  # fmt: skip
+    consistency = pd.DataFrame([
+        {"metric": "clcs", "model": "mine", "language": None, "framing": "persona",
+         "reasoning": "zero", "mean": 80.0},
+        {"metric": "fcs", "model": "mine", "language": "en", "framing": None,
+         "reasoning": "cot", "mean": 90.0},
+    ])  # fmt: skip
+    published = pd.DataFrame([{"metric": "NVAS", "framing": "persona", "model": "llama",
+                               "mean_over_reasoning": 71.5}])  # fmt: skip
+    out = paper.run_aggregates(summary, consistency, {"mine": "llama"}, published)
+    nvas = out[(out["metric"] == "NVAS") & (out["framing"] == "persona")].iloc[0]
+    assert (nvas["zero"], nvas["cot"], nvas["mean_over_reasoning"]) == (60.0, 70.0, 65.0)
+    assert nvas["published"] == 71.5 and nvas["published_as"] == "llama"
+    clcs = out[out["metric"] == "CLCS"].iloc[0]
+    assert clcs["language"] == "en vs native" and clcs["mean_over_reasoning"] == 80.0
+    assert math.isnan(clcs["published"])  # the authors' table has no such row here
+    fcs = out[out["metric"] == "FCS"].iloc[0]
+    assert math.isnan(fcs["zero"]) and fcs["mean_over_reasoning"] == 90.0
+    unmatched = paper.run_aggregates(summary, consistency, {"mine": None}, published)
+    assert unmatched["published"].isna().all()
+
+
 @needs_published
 def test_paper_rule_writes_averages_equal_to_pandas(tmp_path, benchmark_xlsx):
     """The whole rule: results/menavalues/paper/averages.csv against the xlsx files, figures,
@@ -259,6 +286,19 @@ def test_paper_rule_writes_averages_equal_to_pandas(tmp_path, benchmark_xlsx):
         )  # fmt: skip
     published = pd.read_parquet(out / "published.parquet")
     assert len(published) == sum(n for *_, n in expected.values())
+    aggregates = pd.read_csv(out / "aggregates.csv")
+    assert len(aggregates) == 27  # 9 metric/framing tables x 3 models (KL: zero-shot only)
+    for row in aggregates.itertuples():
+        folder = FOLDER_OF[(row.metric, row.framing)]
+        modes = {m: expected[(folder, row.model, m)] for m in ("zero", "cot")
+                 if (folder, row.model, m) in expected}  # fmt: skip
+        means = [modes[m][0] for m in ("zero", "cot") if m in modes]
+        if len(modes) == 2:
+            assert row.mean_over_reasoning == pytest.approx(sum(means) / 2, abs=1e-5)
+        else:
+            assert math.isnan(row.mean_over_reasoning)
+        values = sum(modes[m][0] * modes[m][2] for m in modes) / sum(v[2] for v in modes.values())
+        assert row.pooled_mean == pytest.approx(values, abs=1e-5)
     html = (out / "index.html").read_text(encoding="utf-8")
     assert html.count('<img src="data:image/png;base64,') == 6
     for name in ("model", "nvas", "clcs", "fcs", "spd", "kl"):

@@ -39,10 +39,12 @@ PROVENANCE = {
     "git_commit": "0123abcd",
 }
 ENGINES = ("vllm", "torch", "transformers")
-SECTIONS = ("headlines", "metrics", "language", "reasoning", "zones", "pca", "leakage",
-            "provenance")  # fmt: skip
+SECTIONS = ("headlines", "metrics", "language", "reasoning", "zones", "sensitivity", "pca",
+            "leakage", "robustness", "provenance")  # fmt: skip
 FIGURES = ("metric_bars", "consistency_bars", "en_native_scatter", "reasoning_deltas",
-           "zone_sensitivity", "pca_overview", "leakage_examples", f"pca_{MODEL}")  # fmt: skip
+           "zone_sensitivity", "pca_overview", "leakage_examples", f"pca_{MODEL}",
+           "robustness_flips", "robustness_snr", "robustness_position", "sensitive_items",
+           "triage_scores", "triage_curves", "persona_gain", "forest")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -131,7 +133,8 @@ def built(tmp_path_factory, benchmark_tables, benchmark_xlsx):
     zones = fake_zones(COUNTRIES)
     q = questions[questions["question_id"].isin(SUBSET)]
     h = human[human["question_id"].isin(SUBSET) & human["country"].isin(COUNTRIES)]
-    shards = write_fake_shards(work, q, h, zones, all_cells((MODEL,)), seed=3, countries=COUNTRIES)
+    shards = write_fake_shards(work, q, h, zones, all_cells((MODEL,)), seed=3, countries=COUNTRIES,
+                               variants=("wording-2", "reversed"))  # fmt: skip
     for _, path, _ in shards:
         table = pq.read_table(path)
         metadata = dict(table.schema.metadata or {})
@@ -185,6 +188,31 @@ def test_figures_tables_and_collapse(built):
     assert collapse["collapse_index"].gt(0).all()
     coords = pd.read_parquet(work / "results" / "menavalues" / "pca" / "coordinates.parquet")
     assert set(coords.loc[coords["source"] == "human", "country"]) == set(COUNTRIES)
+
+
+def test_sensitivity_tables_and_report_section(built):
+    work, _, _ = built
+    out = work / "results" / "menavalues"
+    human = pd.read_parquet(out / "sensitivity" / "human_items.parquet")
+    assert set(human["question_id"]) == set(SUBSET)
+    summary = json.loads((out / "sensitivity" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["n_questions"] == len(SUBSET)
+    assert summary["n_sensitive"] == int(human["sensitive"].sum())
+    triage = pd.read_csv(out / "sensitivity" / "triage.csv")
+    # persona and observer cells: 2 languages x 2 framings x 2 reasoning modes
+    assert len(triage) == 8 and set(triage["framing"]) == {"persona", "observer"}
+    gain = pd.read_csv(out / "sensitivity" / "persona_gain.csv")
+    assert set(gain["country"]) == {*COUNTRIES, "all"}
+    comparison = pd.read_csv(out / "stats" / "model_comparison.csv")
+    assert set(comparison["zone_scheme"]) == {"zone", "iw_zone"}
+    by_category = pd.read_csv(out / "metrics" / "findings_by_category.csv")
+    assert by_category["category"].nunique() >= 2
+    html = (out / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('id="sensitivity"') : html.index('id="pca"')]
+    assert "Culturally sensitive questions" in section and "Persona gain" in section
+    headlines = html[html.index('id="headlines"') : html.index('id="metrics"')]
+    assert f"of {summary['n_testable']} testable questions" in headlines
+    assert "Paper-level aggregates" in html
 
 
 def test_snakemake_report_zip(built):

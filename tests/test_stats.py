@@ -126,3 +126,71 @@ def test_a_benchmark_without_zones_gets_a_note_not_an_error():
     assert all(row["chi2"] is None for row in result["lrt"])
     with pytest.raises(S.StatsError, match=r"'zone' is not a zone column of p \(zone columns: iw"):
         S.zone_models(items, fake_zones(COUNTRIES).drop(columns="zone"), S.StatsSettings(), "p")
+
+
+def test_the_zone_lrt_is_repeated_with_the_variant_as_a_fixed_effect():
+    base = synthetic_items(3, ZONE_EFFECT)
+    rng = np.random.default_rng(4)
+    variants = [base.assign(variant="original")]
+    for name, shift in (("wording-2", 5.0), ("reversed", -5.0)):
+        variants.append(base.assign(variant=name, nvas=base["nvas"] + shift
+                                    + rng.normal(0, 2, len(base))))  # fmt: skip
+    items = pd.concat(variants, ignore_index=True)
+    result, _ = S.zone_models(items, fake_zones(COUNTRIES), S.StatsSettings("zone"))
+    assert result["lrt"][0]["n"] == len(base)  # the main models use the original wording only
+    (row,) = result["lrt_variants"]
+    assert row["n"] == 3 * len(base) and row["df"] == 3 and row["p_value"] < 0.05
+    assert "prompt variant as a fixed effect" in S.text_summary(result)
+    terms, _ = S.fixed_terms(items.assign(zone="z"), True, False, with_variant=True)
+    assert any("variant, Treatment(reference='original')" in term for term in terms)
+
+
+def _second_scheme(countries=COUNTRIES) -> pd.DataFrame:
+    """The fake zones with a coarser second scheme: Nile Valley + Levant vs the rest."""
+    zones = fake_zones(countries)
+    east = {"Nile Valley", "Levant & Iraq"}
+    zones["iw_zone"] = ["East" if z in east else "West" for z in zones["zone"]]
+    return zones
+
+
+def test_model_comparison_reports_aic_bic_for_each_zone_scheme():
+    items = synthetic_items(0, ZONE_EFFECT)
+    zones = _second_scheme()
+    result, _ = S.zone_models(items, zones, S.StatsSettings("zone"))
+    table = pd.DataFrame(result["model_comparison"])
+    assert list(table["zone_scheme"]) == ["zone", "iw_zone"]
+    for row in table.itertuples():
+        # AIC = -2 llf + 2 k: the zone model spends (zones - 1) more fixed effects
+        extra = row.n_zones - 1
+        assert row.aic_full - row.aic_reduced == pytest.approx(
+            -2 * (row.llf_full - row.llf_reduced) + 2 * extra, abs=1e-6
+        )
+        assert row.bic_full - row.bic_reduced == pytest.approx(
+            -2 * (row.llf_full - row.llf_reduced) + np.log(row.n) * extra, abs=1e-6
+        )
+        assert row.delta_aic == pytest.approx(row.aic_full - row.aic_reduced)
+    primary = table.iloc[0]
+    assert primary["p_value"] == result["lrt"][0]["p_value"]  # the same fits, not refitted
+    assert primary["preferred_by_bic"] == "zone" and primary["delta_bic"] < 0
+
+
+def test_model_comparison_prefers_no_zone_without_an_effect():
+    items = synthetic_items(5, None)
+    result, _ = S.zone_models(items, _second_scheme(), S.StatsSettings("zone"))
+    table = pd.DataFrame(result["model_comparison"])
+    assert (table["preferred_by_bic"] == "no zone").all()
+
+
+def test_model_comparison_with_a_single_zone_scheme_notes_it():
+    zones = fake_zones(COUNTRIES)
+    zones["iw_zone"] = ["African-Islamic" if i < 4 else "" for i in range(len(zones))]
+    result, _ = S.zone_models(synthetic_items(1, ZONE_EFFECT), zones, S.StatsSettings("zone"))
+    iw = next(r for r in result["model_comparison"] if r["zone_scheme"] == "iw_zone")
+    assert pd.isna(iw["p_value"]) and "one zone in the data" in iw["notes"]
+    assert "rows dropped" in iw["notes"]
+
+
+def test_unknown_zone_scheme_names_the_key():
+    with pytest.raises(S.StatsError, match="stats.zone_schemes: 'nope'"):
+        S.zone_models(synthetic_items(1, None), fake_zones(COUNTRIES),
+                      S.StatsSettings("zone", zone_schemes=("nope",)))  # fmt: skip

@@ -12,6 +12,10 @@ both conditions scored, and reports ``diff = b - a`` (e.g. native - en):
 
 Rows come per stratum (e.g. per framing and reasoning for the cross-lingual shift) and pooled
 over the strata (stratum columns ``all``), per model.
+
+:func:`findings_by_category` repeats every contrast within each question category (in every
+stratum) and within each (category, subcategory) (pooled over the strata), so that e.g. the
+reasoning change can be compared between value and factual questions.
 """
 
 from __future__ import annotations
@@ -100,8 +104,11 @@ def paired_contrast(
     return out
 
 
-def findings_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
-    """All contrasts of :data:`FINDINGS` for :data:`METRICS`, per model, per stratum and pooled."""
+def findings_table(
+    items: pd.DataFrame, settings: MetricsSettings, per_stratum: bool = True
+) -> pd.DataFrame:
+    """All contrasts of :data:`FINDINGS` for :data:`METRICS`, per model, per stratum and pooled
+    (``per_stratum=False``: pooled only)."""
     rows = []
     for model, by_model in original_only(items).groupby("model", sort=True):
         for finding, vary, a, b in FINDINGS:
@@ -109,7 +116,7 @@ def findings_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFra
             strata: list[tuple[dict[str, str], pd.DataFrame]] = [
                 ({d: "all" for d in strata_dims}, by_model)
             ]
-            for key, group in by_model.groupby(strata_dims, sort=True):
+            for key, group in by_model.groupby(strata_dims, sort=True) if per_stratum else ():
                 strata.append((dict(zip(strata_dims, key, strict=True)), group))
             for labels, group in strata:
                 if not {a, b} <= set(group[vary]):
@@ -120,3 +127,35 @@ def findings_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFra
                     row.update(paired_contrast(group, vary, a, b, metric, settings))
                     rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+CATEGORY_COLUMNS = ["category", "subcategory", *COLUMNS]
+NO_CATEGORY = "(none)"
+
+
+def findings_by_category(
+    items: pd.DataFrame, questions: pd.DataFrame, settings: MetricsSettings
+) -> pd.DataFrame:
+    """The contrasts of :func:`findings_table` per question category (every stratum) and per
+    (category, subcategory) (strata pooled). Empty when the benchmark has no categories."""
+    meta = questions.set_index("question_id")
+    if "category" not in meta.columns or meta["category"].isna().all():
+        return pd.DataFrame(columns=CATEGORY_COLUMNS)
+    labels = {}
+    for column in ("category", "subcategory"):
+        values = meta[column] if column in meta.columns else pd.Series(None, index=meta.index)
+        labels[column] = values.where(values.notna(), NO_CATEGORY).astype(str)
+    data = original_only(items)
+    data = data.assign(category=data["question_id"].map(labels["category"]),
+                       subcategory=data["question_id"].map(labels["subcategory"]))  # fmt: skip
+    frames = []
+    for category, group in data.groupby("category", sort=True):
+        table = findings_table(group, settings)
+        frames.append(table.assign(category=category, subcategory="all"))
+        for subcategory, sub in group.groupby("subcategory", sort=True):
+            pooled = findings_table(sub, settings, per_stratum=False)
+            frames.append(pooled.assign(category=category, subcategory=subcategory))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=CATEGORY_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[CATEGORY_COLUMNS]

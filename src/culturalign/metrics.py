@@ -22,6 +22,18 @@ Definitions (``range = scale_max - scale_min``; options are the integers
   ``eps = metrics.kld_smoothing``) so that an option people chose but the model excluded
   costs a large but finite amount. Computed for refusals too (the distribution exists).
 * Leakage: ``refusal and max_o p(o) >= metrics.leakage_threshold`` (inclusive).
+* Peer measures (null where the row has no distribution), so results compare with the
+  published tools:
+  ``jsd_similarity = 1 - JS(p, h)``, the Jensen-Shannon *distance* with base-2 logarithms
+  (``scipy.spatial.distance.jensenshannon(p, h, base=2)``, in [0, 1]), as GlobalOpinionQA
+  (Durmus et al. 2023) scores similarity; every question.
+  ``representativeness = 1 - W1(p, h) / (K - 1)``, OpinionQA's measure (Santurkar et al.
+  2023): the Wasserstein-1 distance between the distributions over the option positions
+  ``1..K`` divided by its largest possible value; ordinal questions only (null for nominal).
+  ``emd = W1`` between the distributions over the answers rescaled to [0, 1]
+  (``(o - scale_min) / range``), as WorldValuesBench (Zhao et al. 2024) reports it (lower is
+  closer); ordinal questions only. On integer scales ``emd = 1 - representativeness``
+  exactly: both are kept so tables read like each source's.
 * Distributions from a chat API's top logprobs (``option_probs_source: top_logprobs``) are
   used only where ``option_coverage >= metrics.min_option_coverage``; below it the row keeps
   its text answer (NVAS of ordinal questions, refusal) but no distribution (``expected``,
@@ -53,6 +65,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import wasserstein_distance
 
 from culturalign.constants import CELL_KEYS, ORIGINAL_VARIANT
 from culturalign.errors import CulturalignError
@@ -62,6 +76,7 @@ LOG = logging.getLogger("culturalign.metrics")
 
 MODES = ("default", "paper")
 ITEM_KEYS = (*CELL_KEYS, "variant", "question_id", "country")
+PEER_METRICS = ("jsd_similarity", "representativeness", "emd")
 PROB_TOLERANCE = 1e-4
 """option_probs must sum to 1 within this tolerance; they are used as stored (no renormalising)."""
 
@@ -131,6 +146,39 @@ def kl_divergence(human: Sequence[float], model: Sequence[float], eps: float) ->
     model = smooth(model, eps)
     mask = human > 0
     return float(np.sum(human[mask] * np.log(human[mask] / model[mask])))
+
+
+def jsd_similarity(p: Sequence[float], q: Sequence[float]) -> float:
+    """``1 - JS distance(p, q)`` with base-2 logs (GlobalOpinionQA's similarity, in [0, 1])."""
+    distance = float(jensenshannon(np.asarray(p, float), np.asarray(q, float), base=2))
+    return 1.0 - min(1.0, max(0.0, distance))
+
+
+def wasserstein_positions(p: Sequence[float], q: Sequence[float]) -> float:
+    """Wasserstein-1 distance between two distributions over the positions ``0..K-1``."""
+    positions = np.arange(len(p), dtype=float)
+    return float(wasserstein_distance(positions, positions, np.asarray(p, float),
+                                      np.asarray(q, float)))  # fmt: skip
+
+
+def representativeness(p: Sequence[float], q: Sequence[float]) -> float:
+    """OpinionQA's ``1 - W1 / (K - 1)`` over ordinal option positions."""
+    return 1.0 - wasserstein_positions(p, q) / (len(p) - 1)
+
+
+def earth_movers_distance(p: Sequence[float], q: Sequence[float]) -> float:
+    """WorldValuesBench's EMD: W1 over the answers rescaled to [0, 1]."""
+    return wasserstein_positions(p, q) / (len(p) - 1)
+
+
+def peer_measures(probs: np.ndarray, human: np.ndarray, scale_type: str) -> dict[str, float | None]:
+    """The three peer measures of one model distribution against one human one."""
+    ordinal = scale_type == "ordinal" and len(probs) > 1
+    return {
+        "jsd_similarity": jsd_similarity(probs, human),
+        "representativeness": representativeness(probs, human) if ordinal else None,
+        "emd": earth_movers_distance(probs, human) if ordinal else None,
+    }
 
 
 def is_leakage(refusal: bool, probs: Sequence[float] | None, threshold: float) -> bool:
@@ -238,7 +286,8 @@ def human_vectors(
 
 
 SHARD_COLUMNS = ("question_id", "country", "variant", "prompt_language", "response",
-                 "option_probs", "option_probs_source", "option_coverage")  # fmt: skip
+                 "option_probs", "option_probs_source", "option_coverage",
+                 "option_codes")  # fmt: skip
 ANSWER_KEYS = ("question_id", "country", "variant", "prompt_language")
 
 
@@ -344,6 +393,8 @@ def item_table(
             answer = None
         expected = None if probs is None else expected_answer(probs, lo)
         leak = is_leakage(refusal, probs, settings.leakage_threshold)
+        shown = [int(code) for code in row.option_codes]
+        position = shown.index(answer) if answer in shown else None
         neutral_row = _is_missing(row.country)
         for country in _targets(row, selected, native_of):
             hv = humans.get((qid, country))
@@ -360,9 +411,11 @@ def item_table(
                 "prompt_language": row.prompt_language, "scale_type": stype,
                 "scale_min": lo, "scale_max": hi, "nvas_mode": scoring(stype, settings.mode),
                 "answer": answer, "expected": expected, "human_mean": None, "nvas": None,
-                "overlap": None, "kld": None, "refusal": refusal, "leakage": leak,
+                "overlap": None, "kld": None, "jsd_similarity": None,
+                "representativeness": None, "emd": None, "refusal": refusal, "leakage": leak,
                 "max_prob": None if probs is None else float(probs.max()),
-                "distribution": distribution, "_probs": probs,
+                "distribution": distribution, "shown_position": position,
+                "n_options": len(shown), "_probs": probs,
             }  # fmt: skip
             if hv is not None:
                 record["human_mean"] = human_mean(hv, lo)
@@ -370,6 +423,7 @@ def item_table(
                 if probs is not None:
                     record["overlap"] = overlap_score(probs, hv)
                     record["kld"] = kl_divergence(hv, probs, settings.kld_smoothing)
+                    record.update(peer_measures(probs, hv, stype))
             records.append(record)
     items = pd.DataFrame.from_records(records, columns=_ITEM_COLUMNS)
     return _typed_items(items)
@@ -379,13 +433,16 @@ _ITEM_COLUMNS = [
     "model", "language", "framing", "reasoning", "variant", "question_id", "country",
     "prompt_language",
     "scale_type", "scale_min", "scale_max", "nvas_mode", "answer", "expected", "human_mean",
-    "nvas", "overlap", "kld", "refusal", "leakage", "max_prob", "distribution", "_probs",
+    "nvas", "overlap", "kld", "jsd_similarity", "representativeness", "emd", "refusal",
+    "leakage", "max_prob", "distribution", "shown_position", "n_options", "_probs",
 ]  # fmt: skip
 
 
 def _typed_items(items: pd.DataFrame) -> pd.DataFrame:
     items["answer"] = items["answer"].astype("Int64")
-    for column in ("expected", "human_mean", "nvas", "overlap", "kld", "max_prob"):
+    items["shown_position"] = items["shown_position"].astype("Int64")
+    for column in ("expected", "human_mean", "nvas", "overlap", "kld", *PEER_METRICS,
+                   "max_prob"):  # fmt: skip
         items[column] = pd.to_numeric(items[column], errors="coerce").astype(float)
     items["refusal"] = items["refusal"].astype(bool)
     items["leakage"] = items["leakage"].astype(bool)
@@ -496,14 +553,16 @@ def cluster_bootstrap(
     return (mean, float(low), float(high), k)
 
 
-SUMMARY_METRICS = ("nvas", "overlap", "kld", "refusal", "leakage")
+SUMMARY_METRICS = ("nvas", "overlap", "kld", "jsd_similarity", "representativeness", "emd",
+                   "refusal", "leakage")  # fmt: skip
 
 
 def summary_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
     """Per cell: mean and 95% question-bootstrap interval of each metric, rates, counts.
 
     Columns ``<metric>_mean``, ``<metric>_ci_low``, ``<metric>_ci_high``, ``<metric>_n``
-    (non-null rows) for nvas, overlap, kld; ``refusal_rate`` and ``leakage_rate`` with the
+    (non-null rows) for nvas, overlap, kld and the peer measures; ``refusal_rate`` and
+    ``leakage_rate`` with the
     same interval columns; ``n`` (item rows) and ``n_questions``.
     """
     rows = []

@@ -396,6 +396,95 @@ def averages(published: pd.DataFrame, average_row: pd.DataFrame | None = None) -
     return out.sort_values(keys).reset_index(drop=True)
 
 
+AGGREGATE_COLUMNS = ["metric", "framing", "model", "model_label", "zero", "cot",
+                     "mean_over_reasoning", "pooled_mean", "n_zero", "n_cot"]  # fmt: skip
+
+
+def aggregates(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (metric, framing, model) the paper-level figure: the zero-shot and reasoning means
+    (each the mean over every published item x country value), their average
+    ``mean_over_reasoning`` (the authors quote each metric averaged over the two modes), and
+    the mean over every value of both modes (``pooled_mean``)."""
+    keys = ["metric", "framing", "model"]
+    wide = table.pivot_table(index=keys, columns="reasoning", values=["mean", "n"],
+                             aggfunc="first")  # fmt: skip
+    out = pd.DataFrame(index=wide.index)
+    for mode in ("zero", "cot"):
+        out[mode] = wide["mean"].get(mode, np.nan)
+        out[f"n_{mode}"] = wide["n"].get(mode, 0)
+    out = out.reset_index()
+    out["mean_over_reasoning"] = out[["zero", "cot"]].mean(axis=1, skipna=False)
+    weights = out[["n_zero", "n_cot"]].fillna(0).to_numpy(float)
+    values = out[["zero", "cot"]].fillna(0).to_numpy(float)
+    total = weights.sum(axis=1)
+    out["pooled_mean"] = np.where(total > 0, (values * weights).sum(axis=1) / np.where(
+        total > 0, total, 1), np.nan)  # fmt: skip
+    out["model_label"] = out["model"].map(MODELS)
+    for column in ("n_zero", "n_cot"):
+        out[column] = out[column].fillna(0).astype(int)
+    return out[AGGREGATE_COLUMNS].sort_values(keys).reset_index(drop=True)
+
+
+RUN_AGGREGATE_COLUMNS = ["metric", "framing", "model", "language", "zero", "cot",
+                         "mean_over_reasoning", "published_as", "published"]  # fmt: skip
+# (paper metric, paper framing) -> (source table, metric column or name, our framing/by)
+RUN_METRICS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("NVAS", "persona", "summary", "nvas_mean", "persona"),
+    ("NVAS", "observer", "summary", "nvas_mean", "observer"),
+    ("KL", "neutral", "summary", "kld_mean", "neutral"),
+    ("KL", "persona", "summary", "kld_mean", "persona"),
+    ("CLCS", "neutral", "consistency", "clcs", "neutral"),
+    ("CLCS", "persona", "consistency", "clcs", "persona"),
+    ("CLCS", "observer", "consistency", "clcs", "observer"),
+    ("FCS", "persona_vs_observer", "consistency", "fcs", ""),
+    ("SPD", "neutral_vs_persona", "consistency", "spd", ""),
+)
+
+
+def run_aggregates(
+    summary: pd.DataFrame,
+    consistency_summary: pd.DataFrame,
+    published_as: dict[str, str | None],
+    published: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """This run's figures in the layout of :func:`aggregates` (per language; CLCS compares
+    the languages, so its rows have language ``en vs native``), with the authors' figure
+    beside each model that ``published_as`` maps to one of theirs."""
+    rows = []
+    for metric, framing, source, column, ours in RUN_METRICS:
+        if source == "summary":
+            if summary.empty or column not in summary:
+                continue
+            subset = summary[summary["framing"] == ours]
+            groups = subset.groupby(["model", "language"], sort=True)
+            value = column
+        else:
+            if consistency_summary.empty:
+                continue
+            subset = consistency_summary[consistency_summary["metric"] == column]
+            if column == "clcs":
+                subset = subset[subset["framing"] == ours].assign(language="en vs native")
+            groups = subset.groupby(["model", "language"], sort=True)
+            value = "mean"
+        for (model, language), group in groups:
+            by_mode = group.groupby("reasoning")[value].mean()
+            zero, cot = by_mode.get("zero", np.nan), by_mode.get("cot", np.nan)
+            rows.append({"metric": metric, "framing": framing, "model": model,
+                         "language": language, "zero": zero, "cot": cot,
+                         "mean_over_reasoning": np.nanmean([zero, cot])
+                         if not (np.isnan(zero) and np.isnan(cot)) else np.nan,
+                         "published_as": published_as.get(model)})  # fmt: skip
+    out = pd.DataFrame(rows, columns=RUN_AGGREGATE_COLUMNS[:-1])
+    out["published"] = np.nan
+    if published is not None and not published.empty and not out.empty:
+        lookup = published.set_index(["metric", "framing", "model"])["mean_over_reasoning"]
+        out["published"] = [
+            lookup.get((m, f, p), np.nan) if isinstance(p, str) else np.nan
+            for m, f, p in zip(out["metric"], out["framing"], out["published_as"], strict=True)
+        ]
+    return out[RUN_AGGREGATE_COLUMNS]
+
+
 # ----------------------------------------------------------------------------- figures
 
 PANELS: tuple[tuple[str, str, str], ...] = (

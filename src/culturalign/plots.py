@@ -497,3 +497,229 @@ def zone_sensitivity(sensitivity: pd.DataFrame, stem: str | Path, top: int = 10)
         ax.legend(fontsize=7, loc="lower right", title="zone")
     fig.suptitle("Culturally sensitive items: zone means of NVAS")
     return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+def _cell_label(row) -> str:
+    return f"{row['language']}/{row['framing']}/{row['reasoning']}"
+
+
+def _interval_bars(ax, frame, column, label, color, offset=0.0, width=0.8):
+    values = frame[column].astype(float).to_numpy()
+    low = np.maximum(values - frame[f"{column}_ci_low"].astype(float).to_numpy(), 0)
+    high = np.maximum(frame[f"{column}_ci_high"].astype(float).to_numpy() - values, 0)
+    xs = np.arange(len(frame)) + offset
+    ax.bar(xs, values, width, yerr=[low, high], capsize=2, color=color, label=label,
+           error_kw={"elinewidth": 0.8})  # fmt: skip
+
+
+def robustness_flips(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Flip rate per cell and model: how often a prompt variant changes the answer."""
+    if summary.empty or "flip_rate" not in summary:
+        return _empty(stem, "Robustness: flip rates", "no prompt variants were asked")
+    models = sorted(summary["model"].unique())
+    fig, axes = plt.subplots(1, len(models), figsize=(1.2 + 1.1 * len(summary) / len(models) + 3,
+                                                       3.4), squeeze=False,
+                             constrained_layout=True)  # fmt: skip
+    for ax, model in zip(axes[0], models, strict=True):
+        data = summary[summary["model"] == model].reset_index(drop=True)
+        _interval_bars(ax, data, "flip_rate", "flip rate", "#4C72B0")
+        ax.set_xticks(range(len(data)), [_cell_label(r) for _, r in data.iterrows()],
+                      rotation=30, ha="right")  # fmt: skip
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of variant pairs whose answers differ")
+        ax.set_title(model)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Answers that change with the wording or the option order (95% interval)")
+    return save(fig, stem)
+
+
+def robustness_snr(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Signal (between populations) over noise (between variants), line at 1; beside it the
+    model's and the people's between-population variance."""
+    if summary.empty or "snr" not in summary or summary["snr"].isna().all():
+        return _empty(stem, "Robustness: signal and noise", "no persona or observer variants")
+    data = summary.dropna(subset=["snr"]).reset_index(drop=True)
+    labels = [f"{r['model']}\n{_cell_label(r)}" for _, r in data.iterrows()]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.3 * len(data), 3.6),
+                                      constrained_layout=True)  # fmt: skip
+    _interval_bars(left, data, "snr", "signal / noise", "#55A868")
+    left.axhline(1.0, color="#C44E52", lw=1, ls="--", label="signal = noise")
+    left.set_yscale("symlog", linthresh=0.1)
+    left.set_xticks(range(len(data)), labels, fontsize=7)
+    left.set_ylabel("between-population variance / between-variant variance")
+    left.legend(fontsize=7)
+    xs = np.arange(len(data))
+    right.bar(xs - 0.2, data["model_signal"], 0.4, color="#4C72B0", label="model")
+    right.bar(xs + 0.2, data["human_signal"], 0.4, color="#999", label="people")
+    right.set_xticks(xs, labels, fontsize=7)
+    right.set_ylabel("variance between populations (answer / range)")
+    right.legend(fontsize=7)
+    fig.suptitle("Persona signal against prompt noise (95% interval over questions)")
+    return save(fig, stem)
+
+
+def robustness_position(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Share of answers on the first and last option shown, original vs reversed order."""
+    needed = {"first_shown_original", "first_shown_reversed"}
+    if summary.empty or not needed <= set(summary) or summary[list(needed)].isna().all().all():
+        return _empty(stem, "Robustness: position bias", "no reversed-order prompts were asked")
+    data = summary.dropna(subset=["first_shown_reversed"]).reset_index(drop=True)
+    labels = [f"{r['model']}\n{_cell_label(r)}" for _, r in data.iterrows()]
+    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.4 * len(data), 3.4), squeeze=False,
+                             constrained_layout=True)  # fmt: skip
+    for ax, which in zip(axes[0], ("first", "last"), strict=True):
+        _interval_bars(ax, data, f"{which}_shown_original", "original order", "#4C72B0",
+                       -0.2, 0.4)  # fmt: skip
+        _interval_bars(ax, data, f"{which}_shown_reversed", "reversed order", "#DD8452",
+                       0.2, 0.4)  # fmt: skip
+        ax.set_xticks(range(len(data)), labels, fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"answers on the {which} option shown")
+        ax.legend(fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Position bias: a model that follows content moves its answer when the "
+                 "order is reversed")  # fmt: skip
+    return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+def human_sensitive_items(human: pd.DataFrame, stem: str | Path, top: int = 12) -> list[Path]:
+    """The items the people's zones split most (lowest q value), with each zone's mean
+    answer (ordinal) or majority option (nominal) and the sensitive ones marked."""
+    testable = human[human["testable"]] if not human.empty else human
+    if testable.empty:
+        return _empty(stem, "Culturally sensitive items (human data)",
+                      "no testable item (needs two zones, one with two populations)")  # fmt: skip
+    data = testable.sort_values(["q_value", "eta2"], ascending=[True, False]).head(top)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(data) + 1.8), constrained_layout=True)
+    ys = np.arange(len(data))[::-1]
+    palette = plt.get_cmap("tab10")
+    zones = sorted({z for v in data["zone_majority"] for z in json.loads(v)})
+    for y, row in zip(ys, data.itertuples(index=False), strict=True):
+        means = json.loads(row.zone_means) or {}
+        majority = json.loads(row.zone_majority)
+        values = means if means else majority
+        points = [(zones.index(z), float(v)) for z, v in values.items()]
+        lo, hi = min(v for _, v in points), max(v for _, v in points)
+        ax.plot([lo, hi], [y, y], color="#bbb", lw=1, zorder=1)
+        for k, value in points:
+            ax.scatter(value, y, color=palette(k % 10), s=32, zorder=3,
+                       marker="o" if means else "s")  # fmt: skip
+    labels = [f"{'● ' if r.sensitive else ''}{r.question_id} (q = {r.q_value:.3g}, "
+              f"η² = {r.eta2:.2f})" for r in data.itertuples(index=False)]  # fmt: skip
+    ax.set_yticks(ys, labels)
+    for tick, sensitive in zip(ax.get_yticklabels(), data["sensitive"], strict=True):
+        tick.set_color("#C44E52" if sensitive else "#333")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=palette(k % 10), label=z)
+               for k, z in enumerate(zones)]  # fmt: skip
+    ax.legend(handles=handles, fontsize=7, title="zone", loc="best")
+    ax.set_xlabel("zone mean answer (circles; squares: majority option of a nominal item)")
+    ax.grid(axis="x", alpha=0.3)
+    n_sensitive = int(testable["sensitive"].sum())
+    ax.set_title(f"Items whose answers differ between zones beyond within-zone differences "
+                 f"(red ●: sensitive, {n_sensitive} of {len(testable)})")  # fmt: skip
+    return save(fig, stem)
+
+
+def triage_scores(triage: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """F1 and AUROC per model cell, with the always-sensitive and random baselines."""
+    if triage.empty or "f1" not in triage or triage["f1"].isna().all():
+        return _empty(stem, "Models as triage",
+                      "no persona/observer cell or no human-sensitive item to recover")  # fmt: skip
+    data = triage.dropna(subset=["f1"]).reset_index(drop=True)
+    labels = [f"{r['model']}\n{_cell_label(r)}" for _, r in data.iterrows()]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.5 * len(data), 3.8),
+                                      constrained_layout=True)  # fmt: skip
+    _interval_bars(left, data, "f1", "model F1", "#4C72B0", -0.2, 0.4)
+    _interval_bars(left, data, "always_f1", "always sensitive", "#999", 0.2, 0.4)
+    left.scatter(np.arange(len(data)), data["random_f1"], marker="_", s=300, color="#C44E52",
+                 label="random at the model's flag rate", zorder=4)  # fmt: skip
+    left.set_ylim(0, 1.05)
+    left.set_ylabel("F1 recovering the human-sensitive items")
+    left.set_xticks(range(len(data)), labels, fontsize=7)
+    left.legend(fontsize=7)
+    _interval_bars(right, data, "auroc_spread", "spread across populations", "#55A868", -0.2, 0.4)
+    _interval_bars(right, data, "auroc_zone", "zone effect (F)", "#DD8452", 0.2, 0.4)
+    right.axhline(0.5, color="#C44E52", ls="--", lw=1, label="chance")
+    right.set_ylim(0, 1.05)
+    right.set_ylabel("AUROC")
+    right.set_xticks(range(len(data)), labels, fontsize=7)
+    right.legend(fontsize=7)
+    fig.suptitle("Can the model triage culturally sensitive items? (95% hierarchical bootstrap)")
+    return save(fig, stem)
+
+
+def triage_curves(items: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """ROC curves of the spread score per model cell against the human-sensitive items."""
+    from sklearn.metrics import roc_curve
+
+    usable = []
+    if not items.empty:
+        for key, group in items.groupby(["model", "language", "framing", "reasoning"], sort=True):
+            truth = group["human_sensitive"].astype(bool)
+            if truth.any() and not truth.all():
+                usable.append((key, group))
+    if not usable:
+        return _empty(stem, "Triage curves", "needs sensitive and non-sensitive items")
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), constrained_layout=True)
+    for key, group in usable:
+        fpr, tpr, _ = roc_curve(group["human_sensitive"].astype(bool), group["spread"])
+        ax.plot(fpr, tpr, lw=1.2, label="/".join(key))
+    ax.plot([0, 1], [0, 1], color="#999", ls="--", lw=1, label="chance")
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title("Ranking items by the model's spread across populations")
+    ax.legend(fontsize=6)
+    return save(fig, stem)
+
+
+def persona_gain(gain: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """NVAS(persona) - NVAS(neutral) per population, per model, language and reasoning."""
+    if gain.empty:
+        return _empty(stem, "Persona gain", "no paired persona and neutral answers")
+    panels = list(gain.groupby(["model", "language", "reasoning"], sort=True))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.32 * gain[
+        "country"].nunique() + 1.8), squeeze=False, constrained_layout=True)  # fmt: skip
+    for ax, (key, data) in zip(axes[0], panels, strict=True):
+        data = data.sort_values("gain").reset_index(drop=True)
+        ys = np.arange(len(data))
+        colors = ["#333" if c == "all" else ("#55A868" if g > 0 else "#C44E52")
+                  for c, g in zip(data["country"], data["gain"], strict=True)]  # fmt: skip
+        ax.errorbar(data["gain"], ys, xerr=[np.maximum(data["gain"] - data["ci_low"], 0),
+                                            np.maximum(data["ci_high"] - data["gain"], 0)],
+                    fmt="none", ecolor="#999", elinewidth=1, capsize=2)  # fmt: skip
+        ax.scatter(data["gain"], ys, color=colors, zorder=3, s=24)
+        ax.axvline(0, color="#999", ls="--", lw=1)
+        ax.set_yticks(ys, data["country"])
+        ax.set_xlabel("NVAS persona − neutral (95% CI)")
+        ax.set_title("/".join(key), fontsize=9)
+    fig.suptitle("Does naming the population bring the model closer to its people?")
+    return save(fig, stem)
+
+
+def forest(stats: dict, stem: str | Path) -> list[Path]:
+    """Fixed-effect coefficients of every zone model fit with 95% intervals; p < 0.05 red."""
+    fits = [f for f in stats.get("fits", []) if f.get("coefficients")]
+    if not fits:
+        return _empty(stem, "Fixed effects", "no mixed-effects model was fitted")
+    height = max(len([c for c in f["coefficients"] if c["term"] != "Intercept"]) for f in fits)
+    fig, axes = plt.subplots(1, len(fits), figsize=(6 * len(fits), 0.35 * height + 1.8),
+                             squeeze=False, constrained_layout=True)  # fmt: skip
+    for ax, fit in zip(axes[0], fits, strict=True):
+        rows = [c for c in fit["coefficients"] if c["term"] != "Intercept"]
+        ys = np.arange(len(rows))[::-1]
+        for y, c in zip(ys, rows, strict=True):
+            color = "#C44E52" if c["p_value"] == c["p_value"] and c["p_value"] < 0.05 else "#333"
+            ax.plot([c["ci_low"], c["ci_high"]], [y, y], color=color, lw=1.4)
+            ax.scatter(c["estimate"], y, color=color, s=22, zorder=3)
+        ax.axvline(0, color="#999", ls="--", lw=1)
+        ax.set_yticks(ys, [textwrap.shorten(c["term"], 48) for c in rows], fontsize=7)
+        ax.set_xlabel("NVAS points (95% Wald interval)")
+        ax.set_title(f"{fit['scope']}: {fit['model']}", fontsize=9)
+    fig.suptitle("Fixed effects of the zone models (red: p < 0.05)")
+    return save(fig, stem)

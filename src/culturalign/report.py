@@ -7,6 +7,7 @@ import datetime
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,29 @@ def pooled_findings(findings: pd.DataFrame) -> pd.DataFrame:
     return findings[(dims == "all").sum(axis=1) == 2]
 
 
+def robustness_note(robust: pd.DataFrame | None, row: Any) -> str:
+    """' Robust …' / ' Not robust …' for a pooled finding, from robustness/findings.csv."""
+    if robust is None or robust.empty:
+        return ""
+    keys = ("finding", "contrast", "metric", "model", "language", "framing", "reasoning")
+    match = robust
+    for key in keys:
+        match = match[match[key].astype(str) == str(getattr(row, key))]
+    if match.empty or pd.isna(match.iloc[0]["robust"]):
+        return ""
+    hit = match.iloc[0]
+    n = int(hit["n_variants"])
+    if str(hit["robust"]).lower() == "true":
+        return f" Robust: sign and significance hold in all {n} prompt variant(s)."
+    return f" Not robust to the prompt variants ({hit['variants_detail']})."
+
+
 def headline_sentences(
     summary: pd.DataFrame,
     findings: pd.DataFrame,
     stats: Mapping[str, Any],
     collapse: pd.DataFrame,
+    robust: pd.DataFrame | None = None,
 ) -> list[str]:
     """Plain-language findings written from the tables (every number comes from them)."""
     sentences: list[str] = []
@@ -119,6 +138,7 @@ def headline_sentences(
             f"{_p(row.p_value)} over {row.n_pairs} paired items, {_p(row.p_value_questions)} "
             f"over {row.n_questions} question means)"
             + ("." if significant else "; the interval includes zero.")
+            + robustness_note(robust, row)
         )
     for lrt in stats.get("lrt", []):
         if lrt.get("chi2") is None or lrt.get("p_value") is None:
@@ -128,6 +148,15 @@ def headline_sentences(
             f"{lrt['model']} ({lrt['scope']}): alignment {verdict} across cultural zones "
             f"(likelihood-ratio test of the zone terms: χ² = {lrt['chi2']:.2f}, "
             f"df = {lrt['df']}, {_p(lrt['p_value'])})."
+        )
+    for lrt in stats.get("lrt_variants", []):
+        if lrt.get("chi2") is None or lrt.get("p_value") is None:
+            continue
+        verdict = "still differs" if lrt["p_value"] < 0.05 else "no longer differs detectably"
+        sentences.append(
+            f"{lrt['model']} ({lrt['scope']}): with the prompt variant as a fixed effect, "
+            f"alignment {verdict} across zones (χ² = {lrt['chi2']:.2f}, df = {lrt['df']}, "
+            f"{_p(lrt['p_value'])})."
         )
     for row in collapse.itertuples(index=False):
         if pd.isna(row.collapse_index):
@@ -240,6 +269,13 @@ def _table(frame: pd.DataFrame, digits: int = 2, max_rows: int | None = None) ->
     )
 
 
+def _pooled_robust(robust: pd.DataFrame) -> pd.DataFrame:
+    if robust.empty:
+        return robust
+    pooled = pooled_findings(robust)
+    return pooled[pooled["metric"] == "nvas"]
+
+
 def build_report(
     *,
     summary: pd.DataFrame,
@@ -258,8 +294,16 @@ def build_report(
     stats_text: str = "",
     benchmark: str = "",
     description: str = "",
+    robustness: pd.DataFrame | None = None,
+    robustness_coverage: pd.DataFrame | None = None,
+    robust_findings: pd.DataFrame | None = None,
+    findings_by_category: pd.DataFrame | None = None,
+    model_comparison: pd.DataFrame | None = None,
+    sensitivity_tables: SensitivityTables | None = None,
+    run_aggregates: pd.DataFrame | None = None,
 ) -> Path:
     """Render results/{benchmark}/report.html: one self-contained file (figures inlined)."""
+    tables = sensitivity_tables or SensitivityTables()
     uri = {name: image_data_uri(path) for name, path in figures.items()}
     lrt = pd.DataFrame(stats.get("lrt", []))
     if not lrt.empty:
@@ -300,7 +344,11 @@ def build_report(
         built=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         commit=commit,
         models=models,
-        headlines=headline_sentences(summary, findings, stats, collapse),
+        headlines=[
+            *headline_sentences(summary, findings, stats, collapse, robust_findings),
+            *sensitivity_sentences(tables),
+            *category_sentences(findings_by_category),
+        ],
         figures=uri,
         summary_table=_table(summary),
         consistency_table=_table(consistency_summary),
@@ -320,8 +368,128 @@ def build_report(
         stats_text=stats_text,
         provenance_json=provenance_json,
         n_sensitivity=len(sensitivity),
+        robustness_table=_table(robustness if robustness is not None else pd.DataFrame(), 3),
+        robustness_on=robustness is not None and not robustness.empty,
+        coverage_table=_table(
+            robustness_coverage if robustness_coverage is not None else pd.DataFrame(), 3
+        ),
+        robust_findings_table=_table(
+            _pooled_robust(robust_findings) if robust_findings is not None else pd.DataFrame()
+        ),
+        lrt_variants_table=_table(
+            pd.DataFrame(stats.get("lrt_variants", [])).drop(columns=["notes"], errors="ignore"), 3
+        ),
+        comparison_table=_table(_frame(model_comparison), 3),
+        category_table=_table(_pooled_categories(findings_by_category)),
+        category_all=_table(_frame(findings_by_category), max_rows=400),
+        sensitivity_summary=tables.summary,
+        human_sensitive_table=_table(_sensitive_rows(tables.human), 3),
+        triage_table=_table(_frame(tables.triage), 3),
+        persona_gain_table=_table(_frame(tables.persona_gain)),
+        surrogate_table=_table(_frame(tables.surrogate), 3),
+        aggregates_table=_table(_frame(run_aggregates), 2),
+        aggregates_matched=bool(
+            run_aggregates is not None
+            and not run_aggregates.empty
+            and run_aggregates["published"].notna().any()
+        ),
+        metrics_mode=str(dict(config).get("metrics", {}).get("mode", "default")),
     )
     return write_text_atomic(html, out_path)
+
+
+@dataclass
+class SensitivityTables:
+    """The sensitivity rule's outputs, as the report reads them."""
+
+    human: pd.DataFrame = field(default_factory=pd.DataFrame)
+    triage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    persona_gain: pd.DataFrame = field(default_factory=pd.DataFrame)
+    surrogate: pd.DataFrame = field(default_factory=pd.DataFrame)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _frame(frame: pd.DataFrame | None) -> pd.DataFrame:
+    return frame if frame is not None else pd.DataFrame()
+
+
+def _sensitive_rows(human: pd.DataFrame) -> pd.DataFrame:
+    if human.empty:
+        return human
+    columns = ["question_id", "category", "subcategory", "scale_type", "n_countries", "n_zones",
+               "eta2", "f_stat", "p_value", "q_value", "majority_differs", "zone_means",
+               "zone_majority"]  # fmt: skip
+    rows = human[human["sensitive"].astype(bool)]
+    return rows.sort_values("q_value")[[c for c in columns if c in rows]]
+
+
+def _pooled_categories(by_category: pd.DataFrame | None) -> pd.DataFrame:
+    """Category rows pooled over the strata, NVAS only."""
+    if by_category is None or by_category.empty:
+        return pd.DataFrame()
+    pooled = pooled_findings(by_category)
+    pooled = pooled[(pooled["subcategory"].astype(str) == "all") & (pooled["metric"] == "nvas")]
+    columns = ["category", "finding", "contrast", "model", "n_questions", "mean_diff", "ci_low",
+               "ci_high", "p_value_questions"]  # fmt: skip
+    return pooled[columns]
+
+
+def sensitivity_sentences(tables: SensitivityTables) -> list[str]:
+    """Headlines on the human-sensitive items, triage and persona gain."""
+    sentences: list[str] = []
+    summary = tables.summary
+    if summary.get("n_testable"):
+        share = summary.get("share_sensitive") or 0.0
+        settings = summary.get("settings", {})
+        sentences.append(
+            f"{summary['n_sensitive']} of {summary['n_testable']} testable questions "
+            f"({_fmt(100 * share)}%) are culturally sensitive by the human data alone (their "
+            f"answers differ between zones beyond within-zone differences: permutation test, "
+            f"{settings.get('correction', 'fdr_bh')} q < {settings.get('alpha', 0.05)}); the "
+            "geo-cultural salience study found about 10% of its items sensitive."
+        )
+    triage = tables.triage
+    if not triage.empty and "f1" in triage:
+        for model, rows in triage.dropna(subset=["f1"]).groupby("model", sort=True):
+            best = rows.loc[rows["f1"].idxmax()]
+            sentences.append(
+                f"{model}: as a triage of the sensitive questions its best cell "
+                f"({best['language']}/{best['framing']}/{best['reasoning']}) reaches F1 "
+                f"{_fmt(best['f1'], 2)} (95% CI {_fmt(best['f1_ci_low'], 2)}–"
+                f"{_fmt(best['f1_ci_high'], 2)}) against {_fmt(best['always_f1'], 2)} for "
+                f"flagging every question; AUROC of its spread across populations "
+                f"{_fmt(best['auroc_spread'], 2)}."
+            )
+    gain = tables.persona_gain
+    if not gain.empty:
+        for row in gain[gain["country"] == "all"].itertuples(index=False):
+            significant = not (row.ci_low <= 0 <= row.ci_high)
+            sentences.append(
+                f"{row.model} ({row.language}, {row.reasoning}): naming the population "
+                f"changes NVAS by {float(row.gain):+.1f} points on average (95% CI "
+                f"{_fmt(row.ci_low)} to {_fmt(row.ci_high)})"
+                + ("." if significant else "; the interval includes zero.")
+            )
+    return sentences
+
+
+def category_sentences(by_category: pd.DataFrame | None) -> list[str]:
+    """One sentence per model and finding: the NVAS change per question category."""
+    pooled = _pooled_categories(by_category)
+    sentences = []
+    if pooled.empty:
+        return sentences
+    for (model, finding, contrast), rows in pooled.groupby(["model", "finding", "contrast"],
+                                                           sort=True):  # fmt: skip
+        if finding != "reasoning_change":
+            continue
+        parts = [f"{r.category.lower()} {float(r.mean_diff):+.1f} ({_fmt(r.ci_low)} to "
+                 f"{_fmt(r.ci_high)})" for r in rows.itertuples(index=False)
+                 if not pd.isna(r.mean_diff)]  # fmt: skip
+        if parts:
+            sentences.append(f"{model}: reasoning ({contrast}) changes NVAS by category: "
+                             + "; ".join(parts) + ".")  # fmt: skip
+    return sentences
 
 
 def summary_line(rows: pd.DataFrame) -> str:

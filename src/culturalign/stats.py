@@ -51,7 +51,7 @@ INTERVAL_NOTE = (
     "Wald 95% intervals (estimate +- 1.96 se) and z-test p-values from the ML fit; they are "
     "optimistic when few countries represent a zone: use the LRT for the zone terms"
 )
-REFERENCES = {"language": "en", "reasoning": "zero", "framing": "neutral"}
+REFERENCES = {"language": "en", "reasoning": "zero", "framing": "neutral", "variant": "original"}
 MIN_ROWS = 12
 
 
@@ -65,14 +65,22 @@ class StatsSettings:
 
     zone_column: str = "zone"
     max_crossed_rows: int = 20000
+    zone_schemes: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> StatsSettings:
-        return cls(**dict(section or {}))
+        section = dict(section or {})
+        if section.get("zone_schemes") is not None:
+            section["zone_schemes"] = tuple(section["zone_schemes"])
+        return cls(**section)
 
 
 def attach_zones(
-    items: pd.DataFrame, zones: pd.DataFrame, zone_column: str, zones_path: str = "zones table"
+    items: pd.DataFrame,
+    zones: pd.DataFrame,
+    zone_column: str,
+    zones_path: str = "zones table",
+    variants: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rows with an NVAS and a zone, with a ``zone`` column; plus notes on what was dropped.
 
@@ -91,10 +99,14 @@ def attach_zones(
             f"{zones_path} (zone columns: {', '.join(zone_columns)})"
         )
     from culturalign.metrics import original_only
+    from culturalign.variants import UNFORCED
 
     notes: list[str] = []
     mapping = zones.set_index("country")[zone_column]
-    items = original_only(items)
+    if variants:
+        items = items[items["variant"] != UNFORCED] if "variant" in items else items
+    else:
+        items = original_only(items)
     data = items[items["nvas"].notna()].copy()
     data["zone"] = data["country"].map(mapping)
     missing = data["zone"].isna() | (data["zone"].astype(str).str.strip() == "")
@@ -118,12 +130,12 @@ def _term(column: str, data: pd.DataFrame) -> str:
 
 
 def fixed_terms(
-    data: pd.DataFrame, with_zone: bool, with_model: bool
+    data: pd.DataFrame, with_zone: bool, with_model: bool, with_variant: bool = False
 ) -> tuple[list[str], list[str]]:
     """Right-hand-side terms for the levels present; plus notes on dropped factors."""
     notes = []
     varies = {}
-    for column in ("language", "reasoning", "framing", "zone", "model"):
+    for column in ("language", "reasoning", "framing", "zone", "model", "variant"):
         varies[column] = column in data and data[column].nunique() > 1
     terms = []
     lang, reas = varies["language"], varies["reasoning"]
@@ -138,6 +150,8 @@ def fixed_terms(
         terms.append(_term("framing", data))
     if with_model and varies["model"]:
         terms.append(_term("model", data))
+    if with_variant and varies["variant"]:
+        terms.append(_term("variant", data))
     if with_zone and varies["zone"]:
         terms.append(_term("zone", data))
     return terms, notes
@@ -288,28 +302,37 @@ def describe_fit(result: Any, data: pd.DataFrame, formula_terms: Sequence[str]) 
 
 
 def zone_lrt(
-    data: pd.DataFrame, scope: str, model: str, max_crossed_rows: int = 20000
+    data: pd.DataFrame,
+    scope: str,
+    model: str,
+    max_crossed_rows: int = 20000,
+    with_variant: bool = False,
 ) -> tuple[dict, dict | None]:
-    """Fit full and zone-free models on ``data``; ``(lrt_row, fit_description or None)``."""
+    """Fit full and zone-free models on ``data``; ``(lrt_row, fit_description or None)``.
+
+    ``with_variant``: the prompt variant enters both models as a fixed effect.
+    """
     with_model = scope == "pooled"
     row: dict[str, Any] = {"scope": scope, "model": model, "n": int(len(data)),
                            "n_zones": int(data["zone"].nunique()) if len(data) else 0,
                            "chi2": None, "df": None, "p_value": None, "llf_full": None,
-                           "llf_reduced": None, "notes": []}  # fmt: skip
-    full_terms, notes = fixed_terms(data, with_zone=True, with_model=with_model)
+                           "llf_reduced": None, "aic_full": None, "bic_full": None,
+                           "aic_reduced": None, "bic_reduced": None, "notes": []}  # fmt: skip
+    full_terms, notes = fixed_terms(data, True, with_model, with_variant)
     row["notes"].extend(notes)
     if len(data) < MIN_ROWS:
         row["notes"].append(
             f"only {len(data)} rows with NVAS and a zone (< {MIN_ROWS}): not fitted"
         )
         return row, None
-    reduced_terms, _ = fixed_terms(data, with_zone=False, with_model=with_model)
+    reduced_terms, _ = fixed_terms(data, False, with_model, with_variant)
     full, full_notes = fit_mixed(data, full_terms, max_crossed_rows)
     row["notes"].extend(f"full model: {n}" for n in full_notes)
     if full is None:
         row["notes"].append("full model could not be fitted")
         return row, None
     description = describe_fit(full, data, full_terms)
+    row.update(llf_full=float(full.llf), **_information(full, "full"))
     if data["zone"].nunique() < 2:
         row["notes"].append("one zone in the data: zone terms not testable")
         return row, description
@@ -330,10 +353,78 @@ def zone_lrt(
         p_value=float(sps.chi2.sf(chi2, df)) if df > 0 else None,
         llf_full=float(full.llf),
         llf_reduced=float(reduced.llf),
+        **_information(reduced, "reduced"),
     )
     if df <= 0:
         row["notes"].append("zone terms are collinear with other terms: df = 0")
     return row, description
+
+
+def _information(result: Any, which: str) -> dict[str, float | None]:
+    """AIC and BIC of an ML fit (statsmodels counts fixed effects and variance parameters)."""
+    out = {}
+    for name in ("aic", "bic"):
+        value = float(getattr(result, name, math.nan))
+        out[f"{name}_{which}"] = value if np.isfinite(value) else None
+    return out
+
+
+COMPARISON_COLUMNS = [
+    "zone_scheme", "scope", "model", "n", "n_zones", "llf_reduced", "aic_reduced",
+    "bic_reduced", "llf_full", "aic_full", "bic_full", "delta_aic", "delta_bic", "chi2", "df",
+    "p_value", "preferred_by_bic", "notes",
+]  # fmt: skip
+
+
+def _scopes(data: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    scopes = [("model", str(m), g) for m, g in data.groupby("model", sort=True)]
+    if data["model"].nunique() > 1:
+        scopes.append(("pooled", "all", data))
+    return scopes
+
+
+def comparison_row(lrt: Mapping[str, Any], scheme: str) -> dict[str, Any]:
+    """One row of the model comparison (no zone vs ``scheme``) from a :func:`zone_lrt` row."""
+    row = {key: lrt.get(key) for key in COMPARISON_COLUMNS if key in lrt}
+    row["zone_scheme"] = scheme
+    for name in ("aic", "bic"):
+        full, reduced = lrt.get(f"{name}_full"), lrt.get(f"{name}_reduced")
+        row[f"delta_{name}"] = None if full is None or reduced is None else full - reduced
+    delta = row["delta_bic"]
+    row["preferred_by_bic"] = None if delta is None else ("zone" if delta < 0 else "no zone")
+    row["notes"] = "; ".join(lrt.get("notes", []))
+    return row
+
+
+def model_comparison(
+    items: pd.DataFrame, zones: pd.DataFrame, settings: StatsSettings, zones_path: str,
+    done: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """The mixed model without zone against the model with each zone scheme: LRT, AIC, BIC.
+
+    Each scheme is fitted on the rows whose population has a zone in it (so AIC and BIC
+    compare the zone-free and zone models of one scheme, not schemes with each other when
+    they cover different populations). ``done``: LRT rows already fitted, per scheme.
+    """
+    zone_cols = [c for c in zones.columns if c not in ("country", "iso3", "languages")]
+    schemes = list(settings.zone_schemes) if settings.zone_schemes is not None else zone_cols
+    unknown = [s for s in schemes if s not in zone_cols]
+    if unknown:
+        raise StatsError(
+            f"config key stats.zone_schemes: {', '.join(map(repr, unknown))} not a zone column "
+            f"of {zones_path or 'the zones table'} (zone columns: {', '.join(zone_cols)})"
+        )
+    rows = []
+    for scheme in schemes:
+        if done and scheme in done:
+            rows.extend(comparison_row(lrt, scheme) for lrt in done[scheme])
+            continue
+        data, notes = attach_zones(items, zones, scheme, zones_path)
+        for scope, model, group in _scopes(data):
+            lrt, _ = zone_lrt(group, scope, model, settings.max_crossed_rows)
+            lrt["notes"] = [*notes, *lrt["notes"]]
+            rows.append(comparison_row(lrt, scheme))
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
 def sensitive_items(data: pd.DataFrame, scope_model: str) -> pd.DataFrame:
@@ -380,6 +471,15 @@ def zone_models(
             sensitivity.append(table)
     sens = pd.concat(sensitivity, ignore_index=True) if sensitivity else pd.DataFrame()
     top = sens[sens["top_decile"]] if not sens.empty else sens
+    lrt_variants = []
+    with_variants, _ = attach_zones(items, zones, settings.zone_column, zones_path, True)
+    if "variant" in with_variants and with_variants["variant"].nunique() > 1:
+        groups = [("model", str(m), g) for m, g in with_variants.groupby("model", sort=True)]
+        if with_variants["model"].nunique() > 1:
+            groups.append(("pooled", "all", with_variants))
+        for scope, model, group in groups:
+            row, _ = zone_lrt(group, scope, model, settings.max_crossed_rows, with_variant=True)
+            lrt_variants.append(row)
     result = {
         "zone_column": settings.zone_column,
         "random_effects": RANDOM_EFFECTS_NOTE,
@@ -389,6 +489,12 @@ def zone_models(
         "n_rows": int(len(data)),
         "fits": fits,
         "lrt": lrts,
+        "lrt_variants": lrt_variants,
+        "model_comparison": model_comparison(
+            items, zones, settings, zones_path, {settings.zone_column: lrts}
+        ).to_dict(orient="records")
+        if len(data)
+        else [],
         "sensitive_items": top.to_dict(orient="records") if not top.empty else [],
         "notes": notes,
     }
@@ -415,6 +521,27 @@ def text_summary(result: Mapping[str, Any]) -> str:
             stat = f"chi2 = {row['chi2']:.3f}, df = {row['df']}, p = {p}"
         lines.append(f"  {row['scope']:<6} {row['model']:<24} n = {row['n']:<6} {stat}")
         lines += [f"      note: {n}" for n in row["notes"]]
+    if result.get("lrt_variants"):
+        lines += ["", "Zone LRT with the prompt variant as a fixed effect (all forced variants)"]
+        for row in result["lrt_variants"]:
+            stat = "not computed" if row["chi2"] is None else (
+                f"chi2 = {row['chi2']:.3f}, df = {row['df']}, p = "
+                f"{'n/a' if row['p_value'] is None else format(row['p_value'], '.4g')}"
+            )  # fmt: skip
+            lines.append(f"  {row['scope']:<6} {row['model']:<24} n = {row['n']:<6} {stat}")
+    if result.get("model_comparison"):
+        lines += ["", "Model comparison: no zone vs each zone scheme (ML fits; lower AIC/BIC "
+                  "is better; delta = with zone - without)"]  # fmt: skip
+        for row in result["model_comparison"]:
+
+            def fmt(value, spec=".1f"):
+                return "n/a" if value is None or value != value else format(value, spec)
+
+            lines.append(
+                f"  {row['zone_scheme']:<10} {row['scope']:<6} {row['model']:<24} n = "
+                f"{row['n']:<6} dAIC = {fmt(row['delta_aic'])}, dBIC = {fmt(row['delta_bic'])}, "
+                f"LRT p = {fmt(row['p_value'], '.4g')}"
+            )
     for fit in result["fits"]:
         lines += ["", f"Fit ({fit['scope']}: {fit['model']}): {fit['formula']}",
                   f"  n = {fit['n']}, questions = {fit['n_questions']}, countries = "

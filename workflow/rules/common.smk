@@ -92,3 +92,10 @@ def translations_input(wildcards) -> list[str]:
 def selected_benchmarks() -> list[str]:
     """The benchmarks this run uses, in config order."""
     return list(SETTINGS.benchmarks)
+
+
+def published_aggregates(benchmark: str) -> list[str]:
+    """The authors' aggregates, for the MENAValues report, when the paper target is on."""
+    if benchmark == "menavalues" and config["paper"]["published_metrics"]:
+        return ["results/menavalues/paper/aggregates.csv"]
+    return []

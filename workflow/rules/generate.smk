@@ -59,7 +59,9 @@ if GENERATION["mode"] == "run":
         output:
             SHARD,
         params:
-            model=lambda w: config["models"][w.model],
+            # What names a model in reports only must not make its shards outdated.
+            model=lambda w: {k: v for k, v in config["models"][w.model].items()
+                             if k != "published_as"},
             generation=GENERATION,
             cache_dir="resources/.cache",
         threads: lambda w: job_threads(config["models"][w.model], GENERATE_THREADS)

@@ -30,10 +30,12 @@ rule summarise_metrics:
     input:
         item_scores=rules.compute_metrics.output.item_scores,
         consistency=rules.compute_metrics.output.consistency,
+        questions=TABLES.replace("{table}", "questions"),
     output:
         summary="results/{benchmark}/metrics/summary.csv",
         consistency_summary="results/{benchmark}/metrics/consistency_summary.csv",
         findings="results/{benchmark}/metrics/findings.csv",
+        findings_by_category="results/{benchmark}/metrics/findings_by_category.csv",
     params:
         metrics=config["metrics"],
     log:
@@ -49,3 +51,33 @@ for _key in selected_benchmarks():
         path.format(benchmark=_key)
         for path in (*rules.compute_metrics.output, *rules.summarise_metrics.output)
     )
+
+
+rule robustness:
+    input:
+        unpack(benchmark_tables),
+        shards=lambda w: shards(w.benchmark),
+        answers=lambda w: answers(w.benchmark),
+        translations=lambda w: [p] if (p := prompt_setting(w.benchmark, "translations")) else [],
+        schema=source_file("workflow/schemas/robustness_items.schema.yaml"),
+    output:
+        per_item="results/{benchmark}/robustness/items.parquet",
+        summary="results/{benchmark}/robustness/summary.csv",
+        coverage="results/{benchmark}/robustness/coverage.csv",
+        unrecognised="results/{benchmark}/robustness/unrecognised.csv",
+        findings="results/{benchmark}/robustness/findings.csv",
+    params:
+        cells=lambda w: SETTINGS.cells(w.benchmark),
+        questions=lambda w: SETTINGS.benchmarks[w.benchmark].questions,
+        populations=lambda w: SETTINGS.benchmarks[w.benchmark].populations,
+        metrics=config["metrics"],
+    log:
+        log_path("robustness/{benchmark}"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/robustness.py"
+
+
+for _key in selected_benchmarks():
+    FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.robustness.output)

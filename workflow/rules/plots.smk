@@ -11,6 +11,14 @@ FIGURE_NAMES = {
     "zone_sensitivity": ("3. Cultural zones", "zone_sensitivity.rst"),
     "pca_overview": ("4. PCA", "pca_overview.rst"),
     "leakage_examples": ("5. Leakage", "leakage_examples.rst"),
+    "robustness_flips": ("6. Robustness", "robustness_flips.rst"),
+    "robustness_snr": ("6. Robustness", "robustness_snr.rst"),
+    "robustness_position": ("6. Robustness", "robustness_position.rst"),
+    "sensitive_items": ("7. Cultural sensitivity", "sensitive_items.rst"),
+    "triage_scores": ("7. Cultural sensitivity", "triage_scores.rst"),
+    "triage_curves": ("7. Cultural sensitivity", "triage_curves.rst"),
+    "persona_gain": ("7. Cultural sensitivity", "persona_gain.rst"),
+    "forest": ("3. Cultural zones", "forest.rst"),
     **{f"pca_{model}": ("4. PCA", "pca_model.rst") for model in SETTINGS.model_keys},
 }
 
@@ -46,6 +54,12 @@ rule plots:
         sensitivity=rules.fit_mixed_effects.output.sensitivity,
         coordinates=rules.pca.output.coordinates,
         collapse=rules.pca.output.collapse,
+        robustness=rules.robustness.output.summary,
+        stats=rules.fit_mixed_effects.output.json,
+        human_sensitivity=rules.sensitivity.output.human_items,
+        triage=rules.sensitivity.output.triage,
+        triage_items=rules.sensitivity.output.triage_items,
+        persona_gain=rules.sensitivity.output.persona_gain,
     output:
         **{
             name: report(

@@ -13,6 +13,7 @@ rule build_prompts:
         PROMPTS,
     params:
         options=lambda w: config["benchmarks"][w.benchmark],
+        robustness=config["robustness"],
     log:
         log_path("build_prompts/{benchmark}/{language}/{framing}/{reasoning}"),
     conda:

@@ -20,6 +20,17 @@ rule report:
         stats_text=rules.fit_mixed_effects.output.txt,
         sensitivity=rules.fit_mixed_effects.output.sensitivity,
         collapse=rules.pca.output.collapse,
+        robustness=rules.robustness.output.summary,
+        robustness_coverage=rules.robustness.output.coverage,
+        robust_findings=rules.robustness.output.findings,
+        findings_by_category=rules.summarise_metrics.output.findings_by_category,
+        model_comparison=rules.fit_mixed_effects.output.comparison,
+        human_sensitivity=rules.sensitivity.output.human_items,
+        triage=rules.sensitivity.output.triage,
+        persona_gain=rules.sensitivity.output.persona_gain,
+        surrogate=rules.sensitivity.output.surrogate,
+        sensitivity_summary=rules.sensitivity.output.summary,
+        published_aggregates=lambda w: published_aggregates(w.benchmark),
         # Read for their provenance metadata only (model, revision, engine, template hash).
         shards=lambda w: shards(w.benchmark),
     output:
@@ -33,6 +44,7 @@ rule report:
     params:
         benchmark=lambda w: w.benchmark,
         description=lambda w: BENCHMARKS[w.benchmark].description,
+        published_as={key: model.get("published_as") for key, model in config["models"].items()},
     log:
         log_path("report/{benchmark}"),
     conda:
@@ -74,6 +86,7 @@ rule paper:
     output:
         published="results/menavalues/paper/published.parquet",
         averages="results/menavalues/paper/averages.csv",
+        aggregates="results/menavalues/paper/aggregates.csv",
         html="results/menavalues/paper/index.html",
         figures=PAPER_FIGURES,
     params:

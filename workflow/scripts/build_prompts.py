@@ -8,6 +8,7 @@ from _common import run
 from culturalign.benchmarks import create_benchmark
 from culturalign.prompts import build_prompts, load_templates, load_translations, template_hash
 from culturalign.tables import read_metadata, write_table
+from culturalign.variants import cell_variants, variant_questions
 
 
 def main(snakemake):
@@ -21,6 +22,10 @@ def main(snakemake):
     questions = pd.read_parquet(snakemake.input.questions)
     human = pd.read_parquet(snakemake.input.human)
     subset = options.get("subset") or {}
+    robustness = snakemake.params.robustness
+    variants = cell_variants(robustness, language, framing, reasoning)
+    pool = subset.get("questions") or questions["question_id"].tolist()
+    asked = variant_questions(pool, robustness["sample"], robustness["seed"])
     frame = build_prompts(
         questions,
         plugin.prompt_pairs(questions, human),
@@ -33,6 +38,8 @@ def main(snakemake):
         question_ids=subset.get("questions"),
         selected_populations=subset.get("populations"),
         where=f"benchmarks.{key}.subset",
+        variants=variants,
+        variant_questions=asked,
     )
     metadata = {
         "template_hash": template_hash(snakemake.input.templates, translations_path),
@@ -45,6 +52,7 @@ def main(snakemake):
             "reasoning": reasoning,
         },  # fmt: skip
         "benchmark": read_metadata(snakemake.input.questions).get("benchmark"),
+        "variants": variants,
     }
     write_table(frame, snakemake.output[0], snakemake.input.schema, metadata)
     logging.getLogger("culturalign").info(

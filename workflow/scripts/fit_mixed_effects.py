@@ -7,7 +7,7 @@ import pandas as pd
 from _common import run
 
 from culturalign.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from culturalign.stats import StatsSettings, text_summary, zone_models
+from culturalign.stats import COMPARISON_COLUMNS, StatsSettings, text_summary, zone_models
 
 
 def main(snakemake):
@@ -18,6 +18,8 @@ def main(snakemake):
     if not sensitivity.empty:
         sensitivity = sensitivity.assign(zone_means=sensitivity["zone_means"].map(json.dumps))
     write_csv_atomic(sensitivity, snakemake.output.sensitivity)
+    comparison = pd.DataFrame(result["model_comparison"], columns=COMPARISON_COLUMNS)
+    write_csv_atomic(comparison, snakemake.output.comparison)
     write_json_atomic(result, snakemake.output.json)
     write_text_atomic(text_summary(result), snakemake.output.txt)
     for row in result["lrt"]:

@@ -25,6 +25,7 @@ def main(snakemake):
     )
     table = paper.averages(published, paper.average_rows(root))
     table.to_csv(snakemake.output.averages, index=False, float_format="%.6f")
+    paper.aggregates(table).to_csv(snakemake.output.aggregates, index=False, float_format="%.6f")
     figures = paper.draw_figures(table, snakemake.params.figure_dir)
     notes = [
         "Each file's final 'Average' row is excluded from published.parquet and used only to "

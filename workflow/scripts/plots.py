@@ -1,5 +1,6 @@
 """Rule plots: every figure of the report, PNG and SVG, under results/figures/."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -28,6 +29,17 @@ def main(snakemake):
     )
     plots.zone_sensitivity(read_csv(snakemake.input.sensitivity), stem("zone_sensitivity"))
     plots.pca_overview(coordinates, collapse, stem("pca_overview"), snakemake.params.models)
+    robustness = read_csv(snakemake.input.robustness)
+    plots.robustness_flips(robustness, stem("robustness_flips"))
+    plots.robustness_snr(robustness, stem("robustness_snr"))
+    plots.robustness_position(robustness, stem("robustness_position"))
+    plots.human_sensitive_items(pd.read_parquet(snakemake.input.human_sensitivity),
+                                stem("sensitive_items"))  # fmt: skip
+    plots.triage_scores(read_csv(snakemake.input.triage), stem("triage_scores"))
+    plots.triage_curves(pd.read_parquet(snakemake.input.triage_items), stem("triage_curves"))
+    plots.persona_gain(read_csv(snakemake.input.persona_gain), stem("persona_gain"))
+    plots.forest(json.loads(Path(snakemake.input.stats).read_text(encoding="utf-8")),
+                 stem("forest"))  # fmt: skip
     for model in snakemake.params.models:
         plots.pca_model_map(coordinates, collapse, model, stem(f"pca_{model}"))
     logging.getLogger("culturalign").info("%d figures written", len(snakemake.output))

@@ -4,9 +4,10 @@ import json
 import logging
 from pathlib import Path
 
+import pandas as pd
 from _common import run
 
-from culturalign import report
+from culturalign import paper, report
 from culturalign.io import read_csv_or_empty as read_csv
 from culturalign.provenance import git_commit
 
@@ -24,6 +25,26 @@ def main(snakemake):
         sensitivity=read_csv(snakemake.input.sensitivity),
         collapse=read_csv(snakemake.input.collapse),
         leakage=read_csv(snakemake.input.leakage),
+        robustness=read_csv(snakemake.input.robustness),
+        robustness_coverage=read_csv(snakemake.input.robustness_coverage),
+        robust_findings=read_csv(snakemake.input.robust_findings),
+        findings_by_category=read_csv(snakemake.input.findings_by_category),
+        model_comparison=read_csv(snakemake.input.model_comparison),
+        sensitivity_tables=report.SensitivityTables(
+            human=pd.read_parquet(snakemake.input.human_sensitivity),
+            triage=read_csv(snakemake.input.triage),
+            persona_gain=read_csv(snakemake.input.persona_gain),
+            surrogate=read_csv(snakemake.input.surrogate),
+            summary=json.loads(Path(snakemake.input.sensitivity_summary).read_text("utf-8")),
+        ),
+        run_aggregates=paper.run_aggregates(
+            read_csv(snakemake.input.summary),
+            read_csv(snakemake.input.consistency_summary),
+            snakemake.params.published_as,
+            read_csv(snakemake.input.published_aggregates[0])
+            if snakemake.input.published_aggregates
+            else None,
+        ),
         figures=figures,
         provenance=provenance,
         provenance_json=provenance_json,

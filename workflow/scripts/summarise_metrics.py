@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.findings import findings_table
+from culturalign.findings import findings_by_category, findings_table
 from culturalign.io import write_csv_atomic
 from culturalign.metrics import MetricsSettings, consistency_summary, summary_table
 
@@ -21,6 +21,9 @@ def main(snakemake):
     )
     findings = findings_table(items, settings)
     write_csv_atomic(findings, snakemake.output.findings)
+    questions = pd.read_parquet(snakemake.input.questions)
+    by_category = findings_by_category(items, questions, settings)
+    write_csv_atomic(by_category, snakemake.output.findings_by_category)
     logging.getLogger("culturalign").info(
         "%d cells summarised, %d findings rows (%d resamples, seed %d)",
         len(summary), len(findings), settings.bootstrap_resamples, settings.seed,

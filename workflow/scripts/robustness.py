@@ -1,0 +1,59 @@
+"""Rule robustness: flip rates, shifts, Kendall's W, position bias and signal/noise over the
+prompt variants; which questions' option lists could be reversed; robust findings."""
+
+import logging
+
+import pandas as pd
+from _common import run
+
+from culturalign.io import write_csv_atomic
+from culturalign.metrics import MetricsSettings, item_table, load_shards
+from culturalign.prompts import load_translations
+from culturalign.robustness import (
+    coverage_table,
+    robust_findings,
+    robustness_items,
+    robustness_summary,
+)
+from culturalign.tables import write_table
+from culturalign.variants import recognition_table
+
+
+def main(snakemake):
+    key = snakemake.wildcards.benchmark
+    settings = MetricsSettings.from_config(snakemake.params.metrics)
+    questions = pd.read_parquet(snakemake.input.questions)
+    human = pd.read_parquet(snakemake.input.human)
+    populations = pd.read_parquet(snakemake.input.populations)
+    shards = load_shards(zip(snakemake.params.cells, snakemake.input.shards,
+                             snakemake.input.answers, strict=True))  # fmt: skip
+    selected = snakemake.params.questions
+    if selected is not None:
+        shards = shards[shards["question_id"].isin(selected)]
+        questions_asked = questions[questions["question_id"].isin(selected)]
+    else:
+        questions_asked = questions
+    items = item_table(shards, questions, human, populations, settings,
+                       snakemake.params.populations)  # fmt: skip
+    per_item = robustness_items(items)
+    write_table(per_item, snakemake.output.per_item, snakemake.input.schema)
+    write_csv_atomic(robustness_summary(items, per_item, human, questions, settings),
+                     snakemake.output.summary)  # fmt: skip
+    texts = [(q.question_id, "en", q.text_en) for q in questions_asked.itertuples()
+             if isinstance(q.text_en, str)]  # fmt: skip
+    if snakemake.input.translations:
+        table = load_translations(snakemake.input.translations[0]).frame
+        asked = set(questions_asked["question_id"])
+        texts += [(r.question_id, r.language, r.text) for r in table.itertuples()
+                  if r.question_id in asked]  # fmt: skip
+    recognition = recognition_table(questions_asked, texts)
+    write_csv_atomic(coverage_table(recognition, key), snakemake.output.coverage)
+    write_csv_atomic(recognition[~recognition["recognised"]], snakemake.output.unrecognised)
+    write_csv_atomic(robust_findings(items, settings), snakemake.output.findings)
+    logging.getLogger("culturalign").info(
+        "%s: %d items over variants; %.1f%% of option lists reversible", key, len(per_item),
+        100 * recognition["recognised"].mean() if len(recognition) else 0.0,
+    )  # fmt: skip
+
+
+run(snakemake, main)  # noqa: F821

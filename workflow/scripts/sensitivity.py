@@ -1,0 +1,82 @@
+"""Rule sensitivity: culturally sensitive items from the human data, every model cell as a
+triage of them, persona gain per population and the surrogate correlations."""
+
+import logging
+
+import pandas as pd
+from _common import run
+
+from culturalign.io import write_csv_atomic, write_json_atomic
+from culturalign.metrics import MetricsSettings, item_table, load_shards
+from culturalign.sensitivity import (
+    SensitivitySettings,
+    empty_outputs,
+    human_sensitivity,
+    model_profiles,
+    persona_gain,
+    surrogate_items,
+    surrogate_summary,
+    triage,
+    zone_columns,
+)
+from culturalign.tables import write_table
+
+LOG = logging.getLogger("culturalign")
+
+
+def main(snakemake):
+    key = snakemake.wildcards.benchmark
+    metrics = MetricsSettings.from_config(snakemake.params.metrics)
+    settings = SensitivitySettings.from_config(
+        snakemake.params.sensitivity, snakemake.params.stats.get("zone_column", "zone")
+    )
+    questions = pd.read_parquet(snakemake.input.questions)
+    human = pd.read_parquet(snakemake.input.human)
+    populations = pd.read_parquet(snakemake.input.populations)
+    selected = snakemake.params.questions
+    if selected is not None:
+        questions = questions[questions["question_id"].isin(selected)]
+        human = human[human["question_id"].isin(selected)]
+    countries = snakemake.params.populations or list(populations["country"])
+    shards = load_shards(zip(snakemake.params.cells, snakemake.input.shards,
+                             snakemake.input.answers, strict=True))  # fmt: skip
+    if selected is not None:
+        shards = shards[shards["question_id"].isin(selected)]
+    items = item_table(shards, questions, human, populations, metrics, countries)
+    out = snakemake.output
+    gain = persona_gain(items, metrics)
+    write_csv_atomic(gain, out.persona_gain)
+    per_item = surrogate_items(items)
+    write_table(per_item, out.surrogate_items)
+    write_csv_atomic(surrogate_summary(per_item, metrics), out.surrogate)
+    summary = {"benchmark": key, "settings": settings.__dict__, "notes": []}
+    if not zone_columns(populations):
+        note = (f"{snakemake.input.populations} has no zone columns: no human sensitivity and "
+                "no triage (add zones to the benchmark's populations CSV)")  # fmt: skip
+        LOG.warning("%s", note)
+        summary["notes"].append(note)
+        human_table, triage_items, triage_summary = empty_outputs()
+    else:
+        human_table, analysis, zone_of = human_sensitivity(
+            human, questions, populations, countries, settings
+        )
+        cells = model_profiles(items)
+        LOG.info("%s: %d questions, %d testable, %d sensitive; triage over %d model cells",
+                 key, len(human_table), int(human_table["testable"].sum()),
+                 int(human_table["sensitive"].sum()), len(cells))  # fmt: skip
+        triage_items, triage_summary = triage(analysis, cells, zone_of, settings)
+    testable = human_table[human_table["testable"]]
+    summary.update(
+        n_questions=int(len(human_table)),
+        n_testable=int(len(testable)),
+        n_sensitive=int(testable["sensitive"].sum()),
+        share_sensitive=float(testable["sensitive"].mean()) if len(testable) else None,
+        reference_share="about 10% (Saakyan et al.; a reference, not a target)",
+    )
+    write_table(human_table, out.human_items, snakemake.input.human_schema)
+    write_table(triage_items, out.triage_items, snakemake.input.triage_schema)
+    write_csv_atomic(triage_summary, out.triage)
+    write_json_atomic(summary, out.summary)
+
+
+run(snakemake, main)  # noqa: F821
