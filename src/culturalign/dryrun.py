@@ -60,10 +60,44 @@ def prompt_count_table(
             f"all ({len(settings.model_keys)} model(s) x "
             f"{len(bench.languages) * len(bench.framings) * len(bench.reasoning)} cells)"
         )
+        extra = variant_rows(config, bench, plugin, tables)
+        if extra:
+            lines.append(
+                f"  + up to {extra:,} robustness variant prompts per model, as rows of the same "
+                f"jobs (robustness.variants: {', '.join(config['robustness']['variants'])}; "
+                "reversed only where the option list is recognised)"
+            )
+            total += extra * len(settings.model_keys)
         lines += api_lines(config, settings, key, plugin, tables)
     if len(settings.benchmarks) > 1:
         lines.append(f"culturalign: {total:,} prompts in all benchmarks")
     return "\n".join(lines)
+
+
+def variant_rows(config: Mapping[str, Any], bench: Any, plugin: Benchmark, tables) -> int:
+    """Upper bound of the variant rows per model: every variant of every asked question."""
+    from culturalign.prompts import prompt_targets
+    from culturalign.variants import cell_variants, variant_questions
+
+    robustness = config.get("robustness") or {}
+    if not robustness.get("variants"):
+        return 0
+    questions, human, populations = tables
+    pool = bench.questions or questions["question_id"].tolist()
+    asked = variant_questions(pool, robustness.get("sample"), robustness.get("seed", 0))
+    pairs = plugin.prompt_pairs(questions, human)
+    rows = 0
+    for language in bench.languages:
+        for framing in bench.framings:
+            targets = sum(
+                1 for target in prompt_targets(
+                    questions, pairs, populations, language, framing,
+                    question_ids=bench.questions, selected_populations=bench.populations,
+                ) if target.question.question_id in asked
+            )  # fmt: skip
+            for reasoning in bench.reasoning:
+                rows += targets * len(cell_variants(robustness, language, framing, reasoning))
+    return rows
 
 
 CHARS_PER_TOKEN = 4.0
@@ -74,6 +108,7 @@ def api_lines(config, settings, key, plugin, tables) -> list[str]:
     """Per API model and cell: requests and an estimate of input and output tokens."""
     from culturalign.models import is_api
     from culturalign.prompts import build_prompts, load_templates, load_translations
+    from culturalign.variants import cell_variants, variant_questions
 
     api_models = [m for m in settings.model_keys if is_api(config["models"][m])]
     if not api_models:
@@ -84,6 +119,9 @@ def api_lines(config, settings, key, plugin, tables) -> list[str]:
     prompts_block = block.get("prompts") or {}
     templates = load_templates(prompts_block.get("templates") or config["prompts"]["templates"])
     translations_path = prompts_block.get("translations") or config["prompts"]["translations"]
+    robustness = config.get("robustness") or {}
+    pool = bench.questions or questions["question_id"].tolist()
+    asked = variant_questions(pool, robustness.get("sample"), robustness.get("seed", 0))
     cells = {}
     for cell in bench.prompt_cells():
         try:
@@ -96,8 +134,13 @@ def api_lines(config, settings, key, plugin, tables) -> list[str]:
                 questions, plugin.prompt_pairs(questions, human), populations, templates,
                 translations, cell["language"], cell["framing"], cell["reasoning"],
                 question_ids=bench.questions, selected_populations=bench.populations,
+                variants=cell_variants(robustness, cell["language"], cell["framing"],
+                                       cell["reasoning"]),
+                variant_questions=asked,
             )  # fmt: skip
-            cells["/".join(cell.values())] = (len(frame), int(frame["prompt"].str.len().sum()))
+            original = int((frame["variant"] == "original").sum())
+            cells["/".join(cell.values())] = (len(frame), int(frame["prompt"].str.len().sum()),
+                                              original)  # fmt: skip
         except CulturalignError as exc:
             cells["/".join(cell.values())] = exc
     lines = []
@@ -111,11 +154,12 @@ def api_lines(config, settings, key, plugin, tables) -> list[str]:
             if isinstance(counted, Exception):
                 lines.append(f"  {name:<22} requests unknown ({counted})")
                 continue
-            n, characters = counted
+            n, characters, original = counted
             max_tokens = config["generation"]["max_tokens"][name.rsplit("/", 1)[1]]
             tokens_in = int(characters / CHARS_PER_TOKEN) + 10 * n
+            split = f" ({original:,} original + {n - original:,} variant)" if n > original else ""
             lines.append(
-                f"  {name:<22} {n:>7,} requests{scoring}; ~{tokens_in:,} input tokens, "
+                f"  {name:<22} {n:>7,} requests{split}{scoring}; ~{tokens_in:,} input tokens, "
                 f"<= {n * max_tokens:,} output tokens"
             )
     return lines
