@@ -206,14 +206,14 @@ def test_hf_and_vllm_agree_on_the_qwen_model(qwen_dir, tmp_path, restored_enviro
 
 # --- the workflow's native cells ----------------------------------------------------------------
 
-MODEL_KEY = "qwen2.5-coder-0.5b"
+CONFIG_KEY = "qwen2_5-coder-0_5b"  # the key of config/demo-multilingual.yaml
 METRICS = ["items.parquet", "consistency.parquet", "summary.csv"]
 
 
 def overlay_config(repo: Path) -> dict:
     """The test's overrides, applied after config/demo-multilingual.yaml."""
     config = {
-        "run": {"models": [MODEL_KEY]},
+        "run": {"models": [CONFIG_KEY]},
         "benchmarks": {
             "menavalues": {
                 "subset": {"questions": QUESTIONS, "populations": COUNTRIES},
@@ -252,14 +252,14 @@ def native_run(qwen_dir, tmp_path_factory, benchmark_xlsx) -> Path:
 
 
 def test_native_answers_parse_and_metrics_have_leakage_and_clcs(native_run):
-    answers_dir = native_run / "results/menavalues/answers" / MODEL_KEY / "native"
+    answers_dir = native_run / "results/menavalues/answers" / CONFIG_KEY / "native"
     tables = {
         (framing, reasoning): pd.read_parquet(answers_dir / framing / f"{reasoning}.parquet")
         for framing in FRAMINGS
         for reasoning in REASONING
     }
     for (framing, reasoning), table in tables.items():  # neutral: one row per language
-        shard = native_run / "results/menavalues/generations" / MODEL_KEY / "native" / framing
+        shard = native_run / "results/menavalues/generations" / CONFIG_KEY / "native" / framing
         assert len(table) == len(pd.read_parquet(shard / f"{reasoning}.parquet")) >= 4
     answers = pd.concat(tables, names=["framing", "reasoning"]).reset_index(level=[0, 1])
     assert set(answers["prompt_language"]) == {"ar", "fa"}
@@ -270,6 +270,6 @@ def test_native_answers_parse_and_metrics_have_leakage_and_clcs(native_run):
     metrics = native_run / "results/menavalues/metrics"
     items = pd.read_parquet(metrics / "items.parquet")
     assert {"leakage", "refusal", "max_prob"} <= set(items.columns)
-    assert set(items["language"]) == {"native"} and set(items["model"]) == {MODEL_KEY}
+    assert set(items["language"]) == {"native"} and set(items["model"]) == {CONFIG_KEY}
     assert "clcs" in pd.read_parquet(metrics / "consistency.parquet").columns
     assert "leakage_rate" in pd.read_csv(metrics / "summary.csv").columns
