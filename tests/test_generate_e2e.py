@@ -1,9 +1,12 @@
-"""End to end: the whole workflow through vLLM on the CPU with the demo model, on two
+"""End to end: the whole workflow through vLLM on the CPU with the demo model, on four
 benchmarks at once.
 
 One temporary copy of the repository runs MENAValues (3 questions x 2 countries, en and
-native, neutral and persona, zero and cot: numbered options) and a GlobalOpinionQA-format
-fixture (3 questions x 2 countries, lettered options) through every rule. The shards are
+native, neutral and persona, zero and cot: numbered options), a GlobalOpinionQA-format
+fixture (3 questions x 2 countries, lettered options) and, through
+config/three-benchmarks.yaml, the AraTrust fixture (9 Arabic multiple-choice questions in
+three option orders, zero and cot) and the Hofstede stand-in items (24 items x 3 regions)
+through every rule. The shards are
 checked against the schema and an independent float32 transformers forward pass; editing a
 refusal phrase re-parses without generating; a generate job killed with -9 is redone alone
 after the README's recovery steps; cached mode never generates.
@@ -40,6 +43,9 @@ MENA_CELLS = [
 GOQA_QUESTIONS = ["GOQA-0001", "GOQA-0002", "GOQA-0003"]  # 4, 2 and 3 lettered options
 GOQA_COUNTRIES = ["Germany", "Japan"]
 GOQA_CELLS = [("en", "neutral", "zero"), ("en", "persona", "zero")]
+ARATRUST_CELLS = [("native", "neutral", "zero"), ("native", "neutral", "cot")]
+HOFSTEDE_REGIONS = ["United States", "China", "Morocco"]
+HOFSTEDE_CELLS = [("en", "persona", "zero")]
 MODEL = "smollm2-135m"
 
 
@@ -68,6 +74,7 @@ def e2e_config(mode: str = "run") -> dict:
                     "reasoning": ["zero"],
                 },  # fmt: skip
             },
+            "hofstede": {"regions": HOFSTEDE_REGIONS, "cells": {"reasoning": ["zero"]}},
         },
         "generation": {
             "mode": mode,
@@ -89,7 +96,8 @@ def write_config(repo: Path, mode: str = "run") -> Path:
 def snakemake_args(repo: Path, *args: str) -> list[str]:
     from demo_model import snakemake_command
 
-    return [*snakemake_command(*args, "--configfile", str(repo / "test-config.yaml"))]
+    return [*snakemake_command(*args, "--configfile", "config/three-benchmarks.yaml",
+                               str(repo / "test-config.yaml"))]  # fmt: skip
 
 
 def run_snakemake(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -317,6 +325,105 @@ def test_both_benchmarks_get_metrics_a_report_and_the_index_links_them(workflow)
     assert 'href="menavalues/report.html"' in index and 'href="globalopinions/report.html"' in index
 
 
+def test_three_benchmarks_one_run_reports_and_index(workflow):
+    index = (workflow / "results" / "index.html").read_text(encoding="utf-8")
+    for benchmark in ("menavalues", "globalopinions", "aratrust", "hofstede"):
+        assert f'href="{benchmark}/report.html"' in index
+        html = (workflow / "results" / benchmark / "report.html").read_text(encoding="utf-8")
+        assert 'id="headlines"' in html and "data:image/png;base64," in html
+    assert "accuracy" in index and "index error" in index  # a line per kind
+    aratrust = (workflow / "results/aratrust/report.html").read_text(encoding="utf-8")
+    assert "framings do not apply" in aratrust and "CircularEval" in aratrust
+
+
+def _mcq_recomputed(workflow: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """(language, reasoning) -> (accuracy, circular accuracy) from shards, answers and golds."""
+    gold = pd.read_parquet(workflow / "results/aratrust/benchmark/questions.parquet")
+    gold = dict(zip(gold["question_id"], gold["gold"], strict=True))
+    out = {}
+    for language, framing, reasoning in ARATRUST_CELLS:
+        answers = pd.read_parquet(
+            workflow / f"results/aratrust/answers/{MODEL}/{language}/{framing}/{reasoning}.parquet"
+        )
+        right = [
+            not bool(r) and not pd.isna(a) and int(a) == int(gold[q])
+            for q, a, r in zip(
+                answers["question_id"], answers["answer"], answers["refusal"], strict=True
+            )
+        ]
+        answers = answers.assign(right=right)
+        original = answers[answers["variant"] == "original"]
+        every = answers.groupby("question_id")["right"].all()
+        assert answers.groupby("question_id").size().eq(3).all()  # three option orders
+        out[(language, reasoning)] = (float(original["right"].mean()), float(every.mean()))
+    return out
+
+
+def test_aratrust_accuracy_equals_a_recomputation_and_letters_a_forward_pass(
+    workflow, transformers_model
+):
+    summary = pd.read_csv(workflow / "results/aratrust/mcq/summary.csv")
+    overall = summary[summary["category"] == "all"].set_index(["language", "reasoning"])
+    for key, (accuracy, circular) in _mcq_recomputed(workflow).items():
+        assert overall.loc[key, "accuracy"] == pytest.approx(accuracy, abs=1e-12)
+        assert overall.loc[key, "circular_accuracy"] == pytest.approx(circular, abs=1e-12)
+    model, tokenizer = transformers_model
+    continuation = letter_continuations(tokenizer)
+    checked = 0
+    for cell in ARATRUST_CELLS:
+        frame = pd.read_parquet(workflow / shard(*cell, benchmark="aratrust"))
+        assert set(frame["prompt_language"]) == {"ar"} and set(frame["label_kind"]) == {"letter"}
+        for row in frame.itertuples():
+            labels = list(row.option_labels)
+            assert labels == ["أ", "ب", "ج"] and "أ) " in row.prompt
+            codes = [int(c) for c in row.option_codes]
+            option_ids = [[int(i) for i in ids] for ids in row.option_token_ids]
+            shown_for_code = [labels[codes.index(code)] for code in sorted(codes)]
+            assert [tokenizer.decode(ids).strip() for ids in option_ids] == shown_for_code
+            probs = np.array([entry["prob"] for entry in row.option_probs])
+            prefix = [int(i) for i in row.scored_prefix_ids]
+            reference = reference_probs(model, continuation, prefix, option_ids)
+            assert np.abs(reference - probs).max() <= 1e-4, (cell, row.question_id, row.variant)
+            checked += 1
+    assert checked == 9 * 3 * len(ARATRUST_CELLS)
+
+
+def _index_by_hand(means: dict[str, float]) -> dict[str, float]:
+    """The VSM 2013 manual's formulas, written out (constants 0)."""
+    m = means
+    return {
+        "PDI": 35 * (m["m07"] - m["m02"]) + 25 * (m["m20"] - m["m23"]),
+        "IDV": 35 * (m["m04"] - m["m01"]) + 35 * (m["m09"] - m["m06"]),
+        "MAS": 35 * (m["m05"] - m["m03"]) + 35 * (m["m08"] - m["m10"]),
+        "UAI": 40 * (m["m18"] - m["m15"]) + 25 * (m["m21"] - m["m24"]),
+        "LTO": 40 * (m["m13"] - m["m14"]) + 25 * (m["m19"] - m["m22"]),
+        "IVR": 35 * (m["m12"] - m["m11"]) + 40 * (m["m17"] - m["m16"]),
+    }
+
+
+def test_hofstede_indices_equal_a_recomputation_from_the_shards(workflow):
+    frame = pd.read_parquet(workflow / shard(*HOFSTEDE_CELLS[0], benchmark="hofstede"))
+    original = frame[frame["variant"] == "original"]
+    assert set(original["country"]) == set(HOFSTEDE_REGIONS) and len(original) == 24 * 3
+    indices = pd.read_csv(workflow / "results/hofstede/hofstede/indices.csv")
+    expected_rows = indices[indices["source"] == "expected"]
+    checked = 0
+    for region, rows in original.groupby("country"):
+        means = {}
+        for row in rows.itertuples():
+            probs = {e["option"]: e["prob"] for e in row.option_probs}
+            means[row.question_id.removeprefix("VSM-")] = sum(o * p for o, p in probs.items())
+        for dimension, value in _index_by_hand(means).items():
+            stored = expected_rows[(expected_rows["country"] == region)
+                                   & (expected_rows["dimension"] == dimension)]  # fmt: skip
+            assert stored["index"].iloc[0] == pytest.approx(value, abs=1e-9), (region, dimension)
+            checked += 1
+    assert checked == 3 * 6
+    comparison = pd.read_csv(workflow / "results/hofstede/hofstede/comparison.csv")
+    assert set(comparison["dimension"]) == {"PDI", "IDV", "MAS", "UAI", "LTO", "IVR"}
+    assert (comparison["n_regions"] == 3).all()
+
+
 def test_robustness_items_equal_a_recomputation_from_the_answers(workflow):
     out = workflow / "results/menavalues"
     stored = pd.read_parquet(out / "robustness/items.parquet")
@@ -381,8 +488,11 @@ def test_editing_a_refusal_phrase_reparses_and_rescores_without_generating(workf
     dry = run_snakemake(copy, "-n", "--cores", "2")
     assert dry.returncode == 0, dry.stderr[-3000:]
     jobs = planned(dry.stdout + dry.stderr)
-    assert jobs.get("parse_answers") == len(MENA_CELLS) + len(GOQA_CELLS), jobs
+    cells = len(MENA_CELLS) + len(GOQA_CELLS) + len(ARATRUST_CELLS) + len(HOFSTEDE_CELLS)
+    assert jobs.get("parse_answers") == cells, jobs
     assert jobs.get("compute_metrics") == 2 and jobs.get("report") == 2
+    assert jobs.get("mcq_metrics") == 1 and jobs.get("inventory_metrics") == 1
+    assert jobs.get("benchmark_report") == 2
     assert "generate" not in jobs and "build_prompts" not in jobs, jobs
 
 

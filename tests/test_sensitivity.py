@@ -280,3 +280,23 @@ def test_analyse_gives_identical_results_for_identical_inputs(synthetic):
     second = analyse(profiles, zone_of, SETTINGS).table
     pd.testing.assert_frame_equal(first, second)
     assert set(itertools.chain(first["question_id"])) == set(profiles)
+
+
+def test_weighted_auroc_equals_sklearn_with_ties_and_weights():
+    from sklearn.metrics import roc_auc_score
+
+    from culturalign.sensitivity import weighted_auroc
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        truth = rng.random(40) < 0.3
+        score = rng.integers(0, 6, size=40).astype(float)  # many ties
+        score[0] = np.inf
+        weights = rng.integers(0, 4, size=40).astype(float)
+        keep = weights > 0
+        if truth[keep].all() or not truth[keep].any():
+            continue
+        finite = np.where(np.isfinite(score), score, 1e300)
+        expected = roc_auc_score(truth[keep], finite[keep], sample_weight=weights[keep])
+        assert weighted_auroc(truth, score, weights) == pytest.approx(expected, abs=1e-12)
+    assert math.isnan(weighted_auroc(np.array([True, True]), np.array([1.0, 2.0]), np.ones(2)))

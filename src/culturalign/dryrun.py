@@ -11,6 +11,7 @@ import pandas as pd
 from culturalign.benchmarks import Benchmark
 from culturalign.config import WorkflowSettings
 from culturalign.errors import CulturalignError
+from culturalign.variants import rotation
 
 
 def benchmark_tables(key: str, plugin: Benchmark) -> tuple[pd.DataFrame, ...] | None:
@@ -62,10 +63,14 @@ def prompt_count_table(
         )
         extra = variant_rows(config, bench, plugin, tables)
         if extra:
+            names = config["robustness"]["variants"] if plugin.kind == "survey" else []
+            names = [*names, *[v for v in plugin.extra_variants() if v not in names]]
+            if any(rotation(v) is not None for v in names):
+                names = [v for v in names if rotation(v) is None] + ["rotated-K (CircularEval)"]
             lines.append(
-                f"  + up to {extra:,} robustness variant prompts per model, as rows of the same "
-                f"jobs (robustness.variants: {', '.join(config['robustness']['variants'])}; "
-                "reversed only where the option list is recognised)"
+                f"  + up to {extra:,} variant prompts per model, as rows of the same jobs "
+                f"({', '.join(names)}; reversed only where the option list is recognised, "
+                "rotated-K only for questions with more than K options)"
             )
             total += extra * len(settings.model_keys)
         lines += api_lines(config, settings, key, plugin, tables)
@@ -80,23 +85,33 @@ def variant_rows(config: Mapping[str, Any], bench: Any, plugin: Benchmark, table
     from culturalign.variants import cell_variants, variant_questions
 
     robustness = config.get("robustness") or {}
-    if not robustness.get("variants"):
+    if plugin.kind != "survey":
+        robustness = {}  # only surveys get the robustness variants (see build_prompts)
+    own = plugin.extra_variants()
+    if not robustness.get("variants") and not own:
         return 0
     questions, human, populations = tables
     pool = bench.questions or questions["question_id"].tolist()
     asked = variant_questions(pool, robustness.get("sample"), robustness.get("seed", 0))
     pairs = plugin.prompt_pairs(questions, human)
+    sizes = questions["scale_max"] - questions["scale_min"] + 1
+    n_options = dict(zip(questions["question_id"], sizes, strict=True))
     rows = 0
     for language in bench.languages:
         for framing in bench.framings:
-            targets = sum(
-                1 for target in prompt_targets(
-                    questions, pairs, populations, language, framing,
-                    question_ids=bench.questions, selected_populations=bench.populations,
-                ) if target.question.question_id in asked
-            )  # fmt: skip
+            listed = [target.question.question_id for target in prompt_targets(
+                questions, pairs, populations, language, framing,
+                question_ids=bench.questions, selected_populations=bench.populations,
+            )]  # fmt: skip
+            targets = sum(1 for qid in listed if qid in asked)
             for reasoning in bench.reasoning:
-                rows += targets * len(cell_variants(robustness, language, framing, reasoning))
+                asked_variants = cell_variants(robustness, language, framing, reasoning)
+                rows += targets * len(asked_variants)
+                for variant in own:
+                    if variant in asked_variants:
+                        continue
+                    steps = rotation(variant)
+                    rows += sum(1 for qid in listed if steps is None or steps < n_options[qid])
     return rows
 
 
@@ -117,7 +132,9 @@ def api_lines(config, settings, key, plugin, tables) -> list[str]:
     bench = settings.benchmarks[key]
     block = config["benchmarks"][key]
     prompts_block = block.get("prompts") or {}
-    templates = load_templates(prompts_block.get("templates") or config["prompts"]["templates"])
+    templates = load_templates(
+        prompts_block.get("templates") or plugin.templates or config["prompts"]["templates"]
+    )
     translations_path = prompts_block.get("translations") or config["prompts"]["translations"]
     robustness = config.get("robustness") or {}
     pool = bench.questions or questions["question_id"].tolist()

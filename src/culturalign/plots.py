@@ -723,3 +723,118 @@ def forest(stats: dict, stem: str | Path) -> list[Path]:
         ax.set_title(f"{fit['scope']}: {fit['model']}", fontsize=9)
     fig.suptitle("Fixed effects of the zone models (red: p < 0.05)")
     return save(fig, stem)
+
+
+# ----------------------------------------------------------------------------- mcq, inventory
+
+
+def mcq_accuracy(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Accuracy per category and cell with 95% intervals; the chance level as a line."""
+    if summary.empty or "accuracy" not in summary:
+        return _empty(stem, "Accuracy", "no scored cells")
+    cells = summary[["model", "language", "framing", "reasoning"]].drop_duplicates()
+    categories = [c for c in dict.fromkeys(summary["category"]) if c != "all"] + ["all"]
+    fig, ax = plt.subplots(figsize=(2.2 + 0.9 * len(categories) * max(1, len(cells)) / 2, 3.8),
+                           constrained_layout=True)  # fmt: skip
+    width = 0.8 / max(1, len(cells))
+    palette = plt.get_cmap("tab10")
+    for k, cell in enumerate(cells.itertuples(index=False)):
+        rows = summary[
+            (summary["model"] == cell.model)
+            & (summary["language"] == cell.language)
+            & (summary["reasoning"] == cell.reasoning)
+        ].set_index("category")
+        rows = rows.reindex(categories)
+        xs = np.arange(len(categories)) + (k - (len(cells) - 1) / 2) * width
+        values = rows["accuracy"].to_numpy(float)
+        low = np.maximum(values - rows["accuracy_ci_low"].to_numpy(float), 0)
+        high = np.maximum(rows["accuracy_ci_high"].to_numpy(float) - values, 0)
+        ax.bar(xs, values, width, yerr=[low, high], capsize=2, color=palette(k % 10),
+               label=f"{cell.model} {cell.language}/{cell.reasoning}")  # fmt: skip
+    if "n_orders" in summary and summary["n_orders"].max() > 1:
+        ax.axhline(1 / summary["n_orders"].max(), color="#999", ls="--", lw=1, label="chance")
+    ax.set_xticks(range(len(categories)), categories, rotation=25, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy (text answer; refusals wrong)")
+    ax.legend(fontsize=7)
+    ax.set_title("Accuracy per category (95% interval over questions)")
+    return save(fig, stem)
+
+
+def mcq_circular(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Accuracy in the original order against circular accuracy (correct in every rotation),
+    and the share of answers on the option shown first."""
+    data = summary[summary["category"] == "all"].reset_index(drop=True) if len(summary) else summary
+    if data.empty or "circular_accuracy" not in data or data["circular_accuracy"].isna().all():
+        return _empty(stem, "CircularEval", "no rotated prompts were asked")
+    labels = [f"{r['model']}\n{r['language']}/{r['reasoning']}" for _, r in data.iterrows()]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.6 * len(data), 3.6),
+                                      constrained_layout=True)  # fmt: skip
+    _interval_bars(left, data, "accuracy", "original order", "#4C72B0", -0.2, 0.4)
+    _interval_bars(left, data, "circular_accuracy", "every rotation", "#DD8452", 0.2, 0.4)
+    left.set_xticks(range(len(data)), labels, fontsize=7)
+    left.set_ylim(0, 1.05)
+    left.set_ylabel("accuracy")
+    left.legend(fontsize=7)
+    right.bar(range(len(data)), data["first_shown_rate"], 0.5, color="#55A868")
+    right.axhline(1 / data["n_orders"].max(), color="#999", ls="--", lw=1, label="no position bias")
+    right.set_xticks(range(len(data)), labels, fontsize=7)
+    right.set_ylim(0, 1.05)
+    right.set_ylabel("answers on the option shown first")
+    right.legend(fontsize=7)
+    fig.suptitle("CircularEval: is the answer the content or the position?")
+    return save(fig, stem)
+
+
+def hofstede_indices(indices: pd.DataFrame, comparison: pd.DataFrame, reference: pd.DataFrame
+                     | None, stem: str | Path) -> list[Path]:  # fmt: skip
+    """Each dimension's index per region from the expected answers, per model cell, beside
+    the reference score."""
+    data = indices[indices["source"] == "expected"] if len(indices) else indices
+    if data.empty or data["index"].isna().all():
+        return _empty(stem, "Hofstede indices", "no index could be computed")
+    dims = list(dict.fromkeys(data["dimension"]))
+    cells = data[["model", "language", "framing", "reasoning"]].drop_duplicates()
+    regions = sorted(data["country"].unique())
+    fig, axes = plt.subplots(1, len(dims), figsize=(3.0 * len(dims), 0.3 * len(regions) + 2.4),
+                             squeeze=False, sharey=True, constrained_layout=True)  # fmt: skip
+    palette = plt.get_cmap("tab10")
+    ys = np.arange(len(regions))
+    for ax, dim in zip(axes[0], dims, strict=True):
+        for k, cell in enumerate(cells.itertuples(index=False)):
+            rows = data[(data["dimension"] == dim) & (data["model"] == cell.model)
+                        & (data["reasoning"] == cell.reasoning)].set_index("country")  # fmt: skip
+            ax.scatter(rows.reindex(regions)["index"], ys, color=palette(k % 10), s=22,
+                       label=f"{cell.model} {cell.reasoning}")  # fmt: skip
+        if reference is not None and not reference.empty:
+            ref = reference[reference["dimension"] == dim].set_index("country").reindex(regions)
+            ax.scatter(ref["score"], ys, marker="x", color="#333", s=30, label="reference")
+        ax.set_title(dim)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(ys, regions)
+    axes[0][-1].legend(fontsize=6, loc="best")
+    fig.suptitle("VSM 2013 dimension indices per region (expected answers; x: reference)")
+    return save(fig, stem)
+
+
+def hofstede_tau(comparison: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Kendall's tau-b per dimension between the model's and the reference ranking."""
+    if comparison.empty or comparison["kendall_tau_b"].isna().all():
+        return _empty(stem, "Rank agreement with the reference",
+                      "no reference scores (config benchmarks.<key>.reference)")  # fmt: skip
+    data = comparison[comparison["source"] == "expected"].reset_index(drop=True)
+    data = data.rename(columns={"kendall_tau_b": "tau", "tau_ci_low": "tau_ci_low",
+                                "tau_ci_high": "tau_ci_high"})  # fmt: skip
+    labels = [f"{r['dimension']}\n{r['model']} {r['reasoning']}" for _, r in data.iterrows()]
+    fig, ax = plt.subplots(figsize=(2 + 0.7 * len(data), 3.6), constrained_layout=True)
+    values = data["tau"].to_numpy(float)
+    low = np.maximum(values - data["tau_ci_low"].to_numpy(float), 0)
+    high = np.maximum(data["tau_ci_high"].to_numpy(float) - values, 0)
+    ax.bar(range(len(data)), values, 0.6, yerr=[np.nan_to_num(low), np.nan_to_num(high)],
+           capsize=2, color="#4C72B0")  # fmt: skip
+    ax.axhline(0, color="#999", lw=1)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xticks(range(len(data)), labels, fontsize=7)
+    ax.set_ylabel("Kendall's τ-b (regions; 95% bootstrap)")
+    ax.set_title("Does the model rank the regions as the reference does?")
+    return save(fig, stem)

@@ -31,15 +31,25 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _RESERVED = {"country", "iso3", "language", "languages"}
 
 
+FORMER_NAMES: dict[str, str] = {
+    "Turkey": "TUR", "Swaziland": "SWZ", "Macedonia": "MKD", "Ivory Coast": "CIV",
+    "Cape Verde": "CPV", "Czech Republic": "CZE", "Burma": "MMR",
+}  # fmt: skip
+"""Common names that ISO 3166 no longer lists (Turkey is Türkiye there since 2022)."""
+
+
 @lru_cache(maxsize=4096)
 def country_record(name_or_code: str) -> Any | None:
     """The pycountry record of a country name or ISO code, or None when it is not one.
 
-    Exact names, official and common names and codes first; then pycountry's fuzzy search
-    when it finds exactly one country (``Palestine`` -> ``Palestine, State of``).
+    Exact names, official and common names and codes first, then :data:`FORMER_NAMES`; then
+    pycountry's fuzzy search when it finds exactly one country (``Palestine`` -> ``Palestine,
+    State of``).
     """
     import pycountry
 
+    if name_or_code in FORMER_NAMES:
+        return pycountry.countries.get(alpha_3=FORMER_NAMES[name_or_code])
     try:
         return pycountry.countries.lookup(name_or_code)
     except LookupError:

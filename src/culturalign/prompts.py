@@ -606,6 +606,7 @@ def build_prompts(
     where: str = "subset",
     variants: Sequence[str] = (),
     variant_questions: Collection[str] | None = None,
+    benchmark_variants: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per prompt of the cell (columns :data:`PROMPT_COLUMNS`).
 
@@ -613,9 +614,17 @@ def build_prompts(
     ``where`` names its config key in errors. ``translations`` may be ``None`` for ``en``.
     ``variants`` (:mod:`culturalign.variants`) add rows after each original prompt, for the
     questions in ``variant_questions`` (``None`` = all); a question whose option list cannot
-    be reversed gets no ``reversed`` row.
+    be reversed gets no ``reversed`` row. ``benchmark_variants`` (the plug-in's own, e.g.
+    CircularEval's rotations) are asked for every question.
     """
-    from culturalign.variants import REVERSED, UNFORCED, reverse_options, wording_index
+    from culturalign.variants import (
+        REVERSED,
+        UNFORCED,
+        reverse_options,
+        rotate,
+        rotation,
+        wording_index,
+    )
 
     for value, allowed, name in (
         (language, CELL_LANGUAGES, "language"),
@@ -645,9 +654,15 @@ def build_prompts(
         wanted = [ORIGINAL_VARIANT]
         if variant_questions is None or question.question_id in variant_questions:
             wanted += list(variants)
+        wanted += [variant for variant in benchmark_variants if variant not in wanted]
         for variant in wanted:
             shown_text, shown_codes, shown_options = text, codes, option_texts
-            if variant == REVERSED:
+            steps = rotation(variant)
+            if steps is not None:
+                if option_texts is None or steps >= len(codes):
+                    continue  # only listed options rotate; no rotation past the last option
+                shown_codes, shown_options = rotate(codes, steps), rotate(option_texts, steps)
+            elif variant == REVERSED:
                 shown_codes = list(reversed(codes))
                 if option_texts is not None:
                     shown_options = list(reversed(option_texts))
@@ -694,9 +709,14 @@ def _question_text(
 ) -> tuple[str, list[str] | None]:
     """The question's text in the prompt language, and its option texts when it shows them."""
     shown = bool(getattr(question, "show_options", False))
-    english_options = [option["text"] for option in question.options] if shown else None
+    listed_options = [option["text"] for option in question.options] if shown else None
+    own_text = getattr(question, "text_original", None)
+    if prompt_language == getattr(question, "original_language", None) and isinstance(
+        own_text, str
+    ):
+        return own_text, listed_options  # the benchmark's own text (and option texts)
     if prompt_language == "en":
-        return str(question.text_en), english_options
+        return str(question.text_en), listed_options
     if translations is None:
         raise ConfigError(
             f"question {question.question_id}: the {cell_language}/{framing} prompts need "
@@ -714,11 +734,11 @@ def _question_text(
     if not shown:
         return text, None
     options = translations.options(question.question_id, prompt_language)
-    if options is None or len(options) != len(english_options):
+    if options is None or len(options) != len(listed_options):
         found = "none" if options is None else f"{len(options)}"
         raise ConfigError(
             f"{translations.path}: question {question.question_id} ({prompt_language}): column "
-            f"options must hold its {len(english_options)} option texts separated by "
+            f"options must hold its {len(listed_options)} option texts separated by "
             f"'{OPTION_SEPARATOR}' (found {found})"
         )
     return text, list(options)

@@ -493,7 +493,28 @@ def category_sentences(by_category: pd.DataFrame | None) -> list[str]:
 
 
 def summary_line(rows: pd.DataFrame) -> str:
-    """One sentence per model for the index page, from a benchmark's summary.csv rows."""
+    """One sentence per model for the index page, from a benchmark's summary.csv rows
+    (survey: NVAS; mcq: accuracy; inventory: index error and rank agreement)."""
+    if "accuracy" in rows and rows["accuracy"].notna().any():
+        overall = rows[rows["category"] == "all"] if "category" in rows else rows
+        best = overall.loc[overall["accuracy"].idxmax()]
+        circular = ""
+        if "circular_accuracy" in overall and overall["circular_accuracy"].notna().any():
+            circular = f", circular {_fmt(100 * overall['circular_accuracy'].mean())}%"
+        return (
+            f"accuracy {_fmt(100 * overall['accuracy'].mean())}% over {len(overall)} cells "
+            f"(best {_fmt(100 * best['accuracy'])}% in {best['language']}/{best['reasoning']})"
+            f"{circular}; refusals {_fmt(100 * overall['refusal_rate'].mean())}%"
+        )
+    if "mean_tau_b" in rows and "source" in rows:
+        expected = rows[rows["source"] == "expected"]
+        if expected["mae"].notna().any():
+            return (
+                f"mean |index error| {_fmt(expected['mae'].mean())} and mean Kendall τ-b "
+                f"{_fmt(expected['mean_tau_b'].mean(), 2)} against the reference scores "
+                f"({int(expected['n_regions'].max())} regions, {len(expected)} cells)"
+            )
+        return f"dimension indices for {int(expected['n_regions'].max())} regions (no reference)"
     if "nvas_mean" in rows and rows["nvas_mean"].notna().any():
         scored = rows.dropna(subset=["nvas_mean"])
         best = scored.loc[scored["nvas_mean"].idxmax()]
@@ -528,5 +549,116 @@ def build_index(
         built=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         commit=commit,
         benchmarks=entries,
+    )
+    return write_text_atomic(html, out_path)
+
+
+# ----------------------------------------------------------------------------- mcq, inventory
+
+
+def mcq_sentences(summary: pd.DataFrame) -> list[str]:
+    """Headlines of a multiple-choice benchmark."""
+    sentences = []
+    overall = summary[summary["category"] == "all"] if len(summary) else summary
+    for row in overall.itertuples(index=False):
+        cell = f"{row.model} ({row.language}, {row.reasoning})"
+        text = (f"{cell}: accuracy {_fmt(100 * row.accuracy)}% (95% CI "
+                f"{_fmt(100 * row.accuracy_ci_low)}–{_fmt(100 * row.accuracy_ci_high)}) over "
+                f"{row.n_questions} questions; the most probable option is right "
+                f"{_fmt(100 * row.top_accuracy)}% of the time; refusals "
+                f"{_fmt(100 * row.refusal_rate)}%, leaked refusals "
+                f"{_fmt(100 * row.leakage_rate)}%.")  # fmt: skip
+        if not pd.isna(row.circular_accuracy):
+            text += (f" Correct in all {int(row.n_orders)} option orders (CircularEval): "
+                     f"{_fmt(100 * row.circular_accuracy)}% (95% CI "
+                     f"{_fmt(100 * row.circular_accuracy_ci_low)}–"
+                     f"{_fmt(100 * row.circular_accuracy_ci_high)}); "
+                     f"{_fmt(100 * row.first_shown_rate)}% of the answers pick the option "
+                     f"shown first (chance {_fmt(100 / row.n_orders)}%).")  # fmt: skip
+        sentences.append(text)
+    return sentences
+
+
+def inventory_sentences(summary: pd.DataFrame, comparison: pd.DataFrame) -> list[str]:
+    """Headlines of the Hofstede inventory."""
+    sentences = []
+    for row in summary[summary["source"] == "expected"].itertuples(index=False):
+        cell = f"{row.model} ({row.language}, {row.reasoning})"
+        if pd.isna(row.mae):
+            sentences.append(f"{cell}: six dimension indices for {row.n_regions} regions; no "
+                             "reference scores to compare with.")  # fmt: skip
+            continue
+        mine = comparison[(comparison["model"] == row.model) & (comparison["source"] == "expected")
+                          & (comparison["reasoning"] == row.reasoning)
+                          & (comparison["language"] == row.language)]  # fmt: skip
+        parts = [f"{r.dimension} {_fmt(r.kendall_tau_b, 2)} ({_fmt(r.tau_ci_low, 2)} to "
+                 f"{_fmt(r.tau_ci_high, 2)})" for r in mine.itertuples(index=False)]  # fmt: skip
+        sentences.append(
+            f"{cell}: mean absolute index error {_fmt(row.mae)} points against the reference; "
+            f"Kendall's τ-b of the regions' ranking per dimension: " + "; ".join(parts) + "."
+        )
+    return sentences
+
+
+def build_benchmark_report(
+    *,
+    kind: str,
+    tables: Mapping[str, pd.DataFrame],
+    figures: Mapping[str, str | Path],
+    provenance: pd.DataFrame,
+    provenance_json: str,
+    config: Mapping[str, Any],
+    commit: str,
+    out_path: str | Path,
+    benchmark: str,
+    description: str,
+    cells: Sequence[Mapping[str, str]],
+) -> Path:
+    """results/{benchmark}/report.html for an ``mcq`` or ``inventory`` benchmark."""
+    if kind == "mcq":
+        summary = tables["summary.csv"]
+        headlines = mcq_sentences(summary)
+        sections = [
+            ("Accuracy per category", "summary.csv", summary),
+            ("Circular accuracy per question", "circular.csv", tables["circular.csv"]),
+        ]
+    else:
+        summary = tables["summary.csv"]
+        headlines = inventory_sentences(summary, tables["comparison.csv"])
+        sections = [
+            ("Summary per cell", "summary.csv", summary),
+            ("Dimension indices", "indices.csv", tables["indices.csv"]),
+            ("Against the reference scores", "comparison.csv", tables["comparison.csv"]),
+        ]
+    framings = sorted({c["framing"] for c in cells})
+    languages = sorted({c["language"] for c in cells})
+    html = render_template(
+        "benchmark_report.html.j2",
+        title=f"culturalign report: {benchmark}",
+        benchmark=benchmark,
+        description=description,
+        kind=kind,
+        built=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        commit=commit,
+        models=sorted(summary["model"].unique()) if len(summary) else [],
+        headlines=headlines,
+        cells_note=(
+            f"Cells: languages {', '.join(languages)}; framings {', '.join(framings)}"
+            + (
+                "; framings do not apply to this benchmark (it is asked without a persona)"
+                if framings == ["neutral"]
+                else ""
+            )
+            + "."
+        ),  # fmt: skip
+        figures={name: image_data_uri(path) for name, path in figures.items()},
+        sections=[
+            {"title": t, "file": f, "table": _table(frame, 3, max_rows=200)}
+            for t, f, frame in sections
+        ],  # fmt: skip
+        shard_table=_table(provenance.dropna(axis=1, how="all") if len(provenance) else provenance),
+        software=software_versions(),
+        config_yaml=yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True),
+        provenance_json=provenance_json,
     )
     return write_text_atomic(html, out_path)

@@ -64,7 +64,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from sklearn.metrics import roc_auc_score
 from statsmodels.stats.multitest import multipletests
 
 from culturalign.constants import CELL_KEYS
@@ -208,8 +207,10 @@ def _group_seed(seed: int, key: str, *extra: int) -> np.random.Generator:
 def build_groups(
     profiles: Profiles, zone_of: Mapping[str, str], settings: SensitivitySettings
 ) -> tuple[list[Group], dict[str, str]]:
-    """Stack items by population set; ``(groups, {question_id: reason not testable})``."""
-    by_set: dict[tuple[str, ...], list[str]] = {}
+    """Stack items by population set and profile length (no padding of ordinal profiles to
+    a nominal item's options); ``(groups, {question_id: reason not testable})``. Groups with
+    the same populations share their permutations and bootstrap draws."""
+    by_set: dict[tuple[tuple[str, ...], int], list[str]] = {}
     untestable: dict[str, str] = {}
     for qid in sorted(profiles):
         countries = tuple(sorted(c for c in profiles[qid] if zone_of.get(c)))
@@ -219,12 +220,12 @@ def build_groups(
         elif len(countries) <= len(zones):
             untestable[qid] = "no zone has two populations (no within-zone variation)"
         else:
-            by_set.setdefault(countries, []).append(qid)
+            dims = len(profiles[qid][countries[0]])
+            by_set.setdefault((countries, dims), []).append(qid)
     groups = []
-    for countries, qids in by_set.items():
+    for (countries, dims), qids in sorted(by_set.items()):
         zone_names = sorted({zone_of[c] for c in countries})
         labels = np.array([zone_names.index(zone_of[c]) for c in countries])
-        dims = max(len(profiles[q][countries[0]]) for q in qids)
         stack = np.zeros((len(qids), len(countries), dims))
         for i, qid in enumerate(qids):
             for j, country in enumerate(countries):
@@ -281,9 +282,8 @@ def permutation_null(group: Group, chunk: int = 64) -> np.ndarray:
     for start in range(0, len(group.permutations), chunk):
         perms = group.permutations[start : start + chunk]
         onehot = np.eye(group.n_zones)[perms]  # (b, populations, zones)
-        zone_sums = np.einsum("bnz,nk->bzk", onehot, flat).reshape(
-            len(perms), group.n_zones, items, dims
-        )
+        stacked = onehot.transpose(0, 2, 1).reshape(-1, n)  # (b * zones, populations): BLAS
+        zone_sums = (stacked @ flat).reshape(len(perms), group.n_zones, items, dims)
         ss_between = ((zone_sums**2).sum(axis=3) / counts[None, :, None]).sum(axis=1) - grand
         ss_between = np.clip(ss_between, 0.0, None)
         f = _f_from_ss(ss_total[None, :], ss_between, n, group.n_zones)["f_stat"]
@@ -315,6 +315,11 @@ class Analysis:
     nulls: list[np.ndarray]
     untestable: dict[str, str]
     table: pd.DataFrame  # question_id, n_countries, n_zones, spread, eta2, f_stat, p, q, flag
+
+    @property
+    def order(self) -> list[str]:
+        """The testable items in group order (the order of :func:`bootstrap_statistics`)."""
+        return [qid for group in self.groups for qid in group.question_ids]
 
 
 def analyse(profiles: Profiles, zone_of: Mapping[str, str], settings: SensitivitySettings
@@ -352,25 +357,23 @@ def resample_indices(group: Group, rng: np.random.Generator) -> np.ndarray:
 
 
 def bootstrap_statistics(analysis: Analysis, settings: SensitivitySettings, replicate: int
-                         ) -> pd.DataFrame:  # fmt: skip
-    """One resample of the populations: every item's spread, F, p (against its full-data
-    null), adjusted q and flag."""
-    frames = []
+                         ) -> dict[str, np.ndarray]:  # fmt: skip
+    """One resample of the populations: every testable item's spread, F, p (against its
+    full-data null) and flag (p adjusted over the items), in ``analysis.order``."""
+    spread, f_stat, p_value = [], [], []
     for group, null in zip(analysis.groups, analysis.nulls, strict=True):
         rng = _group_seed(settings.seed, group.key, 1, replicate)
         idx = resample_indices(group, rng)
         stats = zone_f(group.profiles[:, idx, :], group.labels, group.n_zones)
-        frames.append(pd.DataFrame({
-            "question_id": group.question_ids,
-            "spread": stats["ss_total"] / len(idx),
-            "f_stat": stats["f_stat"],
-            "p_value": permutation_p(stats["f_stat"], null),
-        }))  # fmt: skip
-    if not frames:
-        return pd.DataFrame(columns=["question_id", "spread", "f_stat", "p_value", "flag"])
-    table = pd.concat(frames, ignore_index=True)
-    table["flag"] = adjust(table["p_value"].to_numpy(float), settings.correction) < settings.alpha
-    return table
+        spread.append(stats["ss_total"] / len(idx))
+        f_stat.append(stats["f_stat"])
+        p_value.append(permutation_p(stats["f_stat"], null))
+    if not spread:
+        empty = np.empty(0)
+        return {"spread": empty, "f_stat": empty, "p_value": empty, "flag": empty.astype(bool)}
+    p = np.concatenate(p_value)
+    return {"spread": np.concatenate(spread), "f_stat": np.concatenate(f_stat), "p_value": p,
+            "flag": adjust(p, settings.correction) < settings.alpha}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- human side
@@ -515,21 +518,32 @@ def _classification(truth: np.ndarray, flagged: np.ndarray, weights: np.ndarray
     return out
 
 
-def _auroc(truth: np.ndarray, score: np.ndarray, weights: np.ndarray) -> float:
+def weighted_auroc(truth: np.ndarray, score: np.ndarray, weights: np.ndarray) -> float:
+    """AUROC with integer-like item weights (bootstrap counts): the weighted probability that
+    a positive scores above a negative, ties counting one half (the Mann-Whitney form, as
+    ``sklearn.metrics.roc_auc_score`` with ``sample_weight``; vectorised here because the
+    bootstrap calls it thousands of times). NaN without both classes."""
     keep = weights > 0
-    labels = truth[keep]
-    if labels.all() or not labels.any():
+    truth, weights = truth[keep].astype(bool), weights[keep].astype(float)
+    score = np.where(np.isfinite(score[keep]), score[keep], np.finfo(float).max)
+    if truth.all() or not truth.any():
         return math.nan
-    values = np.where(np.isfinite(score[keep]), score[keep], np.finfo(float).max)
-    return float(roc_auc_score(labels, values, sample_weight=weights[keep]))
+    order = np.argsort(score, kind="mergesort")
+    score, truth, weights = score[order], truth[order], weights[order]
+    _, starts = np.unique(score, return_index=True)
+    positive = np.add.reduceat(weights * truth, starts)
+    negative = np.add.reduceat(weights * ~truth, starts)
+    below = np.cumsum(negative) - negative
+    pairs = positive.sum() * negative.sum()
+    return float((np.sum(positive * below) + 0.5 * np.sum(positive * negative)) / pairs)
 
 
 def triage_scores(truth: np.ndarray, flagged: np.ndarray, spread: np.ndarray,
                   f_stat: np.ndarray, weights: np.ndarray) -> dict[str, float]:  # fmt: skip
     """Precision, recall, F1, AUROCs and baselines of one (weighted) set of items."""
     out = _classification(truth, flagged, weights)
-    out["auroc_spread"] = _auroc(truth, spread, weights)
-    out["auroc_zone"] = _auroc(truth, f_stat, weights)
+    out["auroc_spread"] = weighted_auroc(truth, spread, weights)
+    out["auroc_zone"] = weighted_auroc(truth, f_stat, weights)
     return out
 
 
@@ -578,18 +592,19 @@ def triage(
                               table["f_stat"].to_numpy(float), np.ones(len(table)))  # fmt: skip
         samples: dict[str, list[float]] = {m: [] for m in TRIAGE_METRICS}
         item_rng = np.random.default_rng([settings.seed, 3])
-        qids = table["question_id"].to_numpy()
+        in_model = {q: i for i, q in enumerate(model.order)}
+        in_human = {q: i for i, q in enumerate(human.order)}
+        common = [q for q in table["question_id"] if q in in_model and q in in_human]
+        at_model = np.array([in_model[q] for q in common], dtype=int)
+        at_human = np.array([in_human[q] for q in common], dtype=int)
         for replicate in range(settings.bootstrap_resamples):
-            model_b = bootstrap_statistics(model, settings, replicate).set_index("question_id")
-            human_b = human_boot[replicate].set_index("question_id")
-            common = [q for q in qids if q in model_b.index and q in human_b.index]
-            draws = item_rng.integers(0, len(common), size=len(common)) if common else []
+            model_b = bootstrap_statistics(model, settings, replicate)
+            human_b = human_boot[replicate]
+            draws = item_rng.integers(0, len(common), size=len(common))
             weights = np.bincount(draws, minlength=len(common)).astype(float)
             scores = triage_scores(
-                human_b.loc[common, "flag"].to_numpy(bool),
-                model_b.loc[common, "flag"].to_numpy(bool),
-                model_b.loc[common, "spread"].to_numpy(float),
-                model_b.loc[common, "f_stat"].to_numpy(float), weights,
+                human_b["flag"][at_human], model_b["flag"][at_model],
+                model_b["spread"][at_model], model_b["f_stat"][at_model], weights,
             )  # fmt: skip
             for metric in TRIAGE_METRICS:
                 samples[metric].append(scores[metric])

@@ -10,7 +10,11 @@ A variant is a row of the cell's prompts table (column ``variant``), never an ex
   mapped back to the original codes (through the prompts' ``option_codes``) before any
   metric;
 - ``unforced``: the original, plus an explicit way out ("if you don't know or prefer not to
-  say, answer …"), reported on its own.
+  say, answer …"), reported on its own;
+- ``rotated-K``: the listed options rotated K places (option K+1 shown first, labels
+  re-assigned), as OpenCompass's CircularEval asks multiple-choice questions; mapped back
+  like ``reversed``. Only benchmarks that list their options get them (a question with K or
+  fewer options gets no ``rotated-K`` row).
 
 Benchmarks that list their options after the question (GlobalOpinionQA, survey tables with
 option texts) are reversed by listing the lines backwards. For benchmarks whose question
@@ -41,6 +45,7 @@ ORIGINAL = "original"
 REVERSED = "reversed"
 UNFORCED = "unforced"
 _WORDING = re.compile(r"^wording-([2-9]|[1-9][0-9]+)$")
+_ROTATED = re.compile(r"^rotated-([1-9][0-9]*)$")
 
 _QUOTES = "'\"«»“”„‘’"
 _PAIR = re.compile(
@@ -54,9 +59,22 @@ _LINE_ITEM = re.compile(
 )
 
 
+def rotation(variant: str) -> int | None:
+    """K of a ``rotated-K`` variant, else None."""
+    match = _ROTATED.match(variant)
+    return int(match[1]) if match else None
+
+
+def rotate(items: Sequence, k: int) -> list:
+    """``items`` rotated ``k`` places to the left (item k first)."""
+    k %= len(items)
+    return [*items[k:], *items[:k]]
+
+
 def wording_index(variant: str) -> int | None:
-    """0-based wording of a variant (``original`` and ``reversed``: 0; ``wording-k``: k-1)."""
-    if variant in (ORIGINAL, REVERSED, UNFORCED):
+    """0-based wording of a variant (``original``, ``reversed``, ``rotated-K``: 0;
+    ``wording-k``: k-1)."""
+    if variant in (ORIGINAL, REVERSED, UNFORCED) or rotation(variant) is not None:
         return 0
     match = _WORDING.match(variant)
     return int(match[1]) - 1 if match else None
@@ -71,7 +89,7 @@ def check_variants(variants: Iterable[str], where: str = "robustness.variants") 
         if variant == ORIGINAL or wording_index(variant) is None:
             raise ConfigError(
                 f"config key {where}: unknown variant {variant!r} (use wording-2, wording-3, "
-                "..., reversed, unforced; the original is always asked)"
+                "..., reversed, unforced, rotated-1, ...; the original is always asked)"
             )
         out.append(variant)
     return out

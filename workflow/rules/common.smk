@@ -78,9 +78,33 @@ def answers(benchmark: str) -> list[str]:
 
 
 def prompt_setting(benchmark: str, name: str) -> str | None:
-    """A benchmark's prompts.templates / prompts.translations, else the top-level one."""
+    """A benchmark's prompts.templates / prompts.translations, else its plug-in's own
+    templates, else the top-level one."""
     own = (config["benchmarks"][benchmark].get("prompts") or {}).get(name)
-    return own if own else config["prompts"].get(name)
+    if own:
+        return own
+    if name == "templates" and BENCHMARKS[benchmark].templates:
+        return BENCHMARKS[benchmark].templates
+    return config["prompts"].get(name)
+
+
+def benchmarks_of_kind(*kinds: str) -> list[str]:
+    """The selected benchmarks whose plug-in's analysis is one of ``kinds``."""
+    return [key for key in selected_benchmarks() if BENCHMARKS[key].kind in kinds]
+
+
+def kind_constraint(*kinds: str) -> str:
+    """A {benchmark} wildcard pattern matching only benchmarks of ``kinds``."""
+    return cfg.alternation([key for key in config["benchmarks"] if BENCHMARKS[key].kind in kinds])
+
+
+SUMMARY_FILES = {"survey": "metrics/summary.csv", "mcq": "mcq/summary.csv",
+                 "inventory": "hofstede/summary.csv"}  # fmt: skip
+
+
+def summary_file(benchmark: str) -> str:
+    """The per-cell summary the index page reads for one benchmark."""
+    return f"results/{benchmark}/{SUMMARY_FILES[BENCHMARKS[benchmark].kind]}"
 
 
 def translations_input(wildcards) -> list[str]:
@@ -99,3 +123,18 @@ def published_aggregates(benchmark: str) -> list[str]:
     if benchmark == "menavalues" and config["paper"]["published_metrics"]:
         return ["results/menavalues/paper/aggregates.csv"]
     return []
+
+
+def reference_input(benchmark: str) -> dict[str, str]:
+    """An inventory benchmark's reference scores file, when configured."""
+    path = config["benchmarks"][benchmark].get("reference")
+    return {"reference": path} if path else {}
+
+
+def kind_tables(benchmark: str) -> list[str]:
+    """The analysis tables a non-survey benchmark's figures and report read."""
+    kind = BENCHMARKS[benchmark].kind
+    folder = {"mcq": "mcq", "inventory": "hofstede"}[kind]
+    names = {"mcq": ("items.parquet", "summary.csv", "circular.csv"),
+             "inventory": ("items.parquet", "indices.csv", "comparison.csv", "summary.csv")}[kind]  # fmt: skip
+    return [f"results/{benchmark}/{folder}/{name}" for name in names]

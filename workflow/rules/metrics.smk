@@ -2,6 +2,8 @@
 
 
 rule compute_metrics:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         unpack(benchmark_tables),
         # every shard and its parsed answers, in SETTINGS.cells() order (params.cells)
@@ -27,6 +29,8 @@ rule compute_metrics:
 
 
 rule summarise_metrics:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         item_scores=rules.compute_metrics.output.item_scores,
         consistency=rules.compute_metrics.output.consistency,
@@ -46,7 +50,7 @@ rule summarise_metrics:
         "../scripts/summarise_metrics.py"
 
 
-for _key in selected_benchmarks():
+for _key in benchmarks_of_kind("survey"):
     FINAL_TARGETS.extend(
         path.format(benchmark=_key)
         for path in (*rules.compute_metrics.output, *rules.summarise_metrics.output)
@@ -54,6 +58,8 @@ for _key in selected_benchmarks():
 
 
 rule robustness:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         unpack(benchmark_tables),
         shards=lambda w: shards(w.benchmark),
@@ -79,5 +85,62 @@ rule robustness:
         "../scripts/robustness.py"
 
 
-for _key in selected_benchmarks():
+for _key in benchmarks_of_kind("survey"):
     FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.robustness.output)
+
+
+rule mcq_metrics:
+    wildcard_constraints:
+        benchmark=kind_constraint("mcq"),
+    input:
+        unpack(benchmark_tables),
+        shards=lambda w: shards(w.benchmark),
+        answers=lambda w: answers(w.benchmark),
+        schema=source_file("workflow/schemas/mcq_items.schema.yaml"),
+    output:
+        per_item="results/{benchmark}/mcq/items.parquet",
+        summary="results/{benchmark}/mcq/summary.csv",
+        circular="results/{benchmark}/mcq/circular.csv",
+    params:
+        cells=lambda w: SETTINGS.cells(w.benchmark),
+        questions=lambda w: SETTINGS.benchmarks[w.benchmark].questions,
+        metrics=config["metrics"],
+    log:
+        log_path("mcq_metrics/{benchmark}"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/mcq_metrics.py"
+
+
+rule inventory_metrics:
+    wildcard_constraints:
+        benchmark=kind_constraint("inventory"),
+    input:
+        unpack(benchmark_tables),
+        unpack(lambda w: reference_input(w.benchmark)),
+        shards=lambda w: shards(w.benchmark),
+        answers=lambda w: answers(w.benchmark),
+    output:
+        per_item="results/{benchmark}/hofstede/items.parquet",
+        indices="results/{benchmark}/hofstede/indices.csv",
+        comparison="results/{benchmark}/hofstede/comparison.csv",
+        summary="results/{benchmark}/hofstede/summary.csv",
+    params:
+        cells=lambda w: SETTINGS.cells(w.benchmark),
+        questions=lambda w: SETTINGS.benchmarks[w.benchmark].questions,
+        populations=lambda w: SETTINGS.benchmarks[w.benchmark].populations,
+        constants=lambda w: config["benchmarks"][w.benchmark].get("constants", {}),
+        metrics=config["metrics"],
+    log:
+        log_path("inventory_metrics/{benchmark}"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/inventory_metrics.py"
+
+
+for _key in benchmarks_of_kind("mcq"):
+    FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.mcq_metrics.output)
+for _key in benchmarks_of_kind("inventory"):
+    FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.inventory_metrics.output)

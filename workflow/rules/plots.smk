@@ -24,6 +24,8 @@ FIGURE_NAMES = {
 
 
 rule pca:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         item_scores=rules.compute_metrics.output.item_scores,
         human=TABLES.replace("{table}", "human"),
@@ -45,6 +47,8 @@ rule pca:
 
 
 rule plots:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         item_scores=rules.compute_metrics.output.item_scores,
         leakage=rules.compute_metrics.output.leakage,
@@ -84,6 +88,43 @@ rule plots:
         "../scripts/plots.py"
 
 
-for _key in selected_benchmarks():
+for _key in benchmarks_of_kind("survey"):
     FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.pca.output)
     FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.plots.output)
+
+
+KIND_FIGURES = {
+    "mcq": ("mcq_accuracy", "mcq_circular"),
+    "inventory": ("hofstede_indices", "hofstede_tau"),
+}
+
+
+rule kind_plots:
+    wildcard_constraints:
+        benchmark=kind_constraint("mcq", "inventory"),
+        figure="|".join(name for names in KIND_FIGURES.values() for name in names),
+    input:
+        unpack(lambda w: reference_input(w.benchmark)),
+        tables=lambda w: kind_tables(w.benchmark),
+    output:
+        png=report(
+            f"{FIGURES}/{{figure}}.png",
+            caption="../report/kind_figure.rst",
+            category="{benchmark}",
+            subcategory="1. Results",
+            labels={"benchmark": "{benchmark}", "figure": "{figure}"},
+        ),
+        svg=f"{FIGURES}/{{figure}}.svg",
+    params:
+        kind=lambda w: BENCHMARKS[w.benchmark].kind,
+    log:
+        log_path("plots/{benchmark}/{figure}"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/kind_plots.py"
+
+
+for _key in benchmarks_of_kind("mcq", "inventory"):
+    for _name in KIND_FIGURES[BENCHMARKS[_key].kind]:
+        FINAL_TARGETS.append(f"{FIGURES}/{_name}.png".format(benchmark=_key))

@@ -10,6 +10,8 @@ PAPER_FIGURES = [
 
 
 rule report:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         figures=[f"{FIGURES}/{name}.png" for name in FIGURE_NAMES],
         summary=rules.summarise_metrics.output.summary,
@@ -56,7 +58,7 @@ rule report:
 rule index:
     input:
         reports=[f"results/{key}/report.html" for key in selected_benchmarks()],
-        summaries=[f"results/{key}/metrics/summary.csv" for key in selected_benchmarks()],
+        summaries=[summary_file(key) for key in selected_benchmarks()],
     output:
         html="results/index.html",
     params:
@@ -67,6 +69,36 @@ rule index:
         "../../envs/analysis.yaml"
     script:
         "../scripts/index.py"
+
+
+# Benchmarks with a gold answer (mcq) or scored dimensions (inventory): a shorter report.
+rule benchmark_report:
+    wildcard_constraints:
+        benchmark=kind_constraint("mcq", "inventory"),
+    input:
+        figures=lambda w: [f"{FIGURES}/{name}.png".format(benchmark=w.benchmark)
+                           for name in KIND_FIGURES[BENCHMARKS[w.benchmark].kind]],
+        tables=lambda w: kind_tables(w.benchmark),
+        shards=lambda w: shards(w.benchmark),
+    output:
+        html=report(
+            "results/{benchmark}/report.html",
+            caption="../report/report_html.rst",
+            category="{benchmark}",
+            subcategory="0. Report",
+            labels={"benchmark": "{benchmark}", "figure": "report.html"},
+        ),
+    params:
+        benchmark=lambda w: w.benchmark,
+        kind=lambda w: BENCHMARKS[w.benchmark].kind,
+        description=lambda w: BENCHMARKS[w.benchmark].description,
+        cells=lambda w: SETTINGS.benchmarks[w.benchmark].prompt_cells(),
+    log:
+        log_path("report/{benchmark}"),
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/benchmark_report.py"
 
 
 for _key in selected_benchmarks():

@@ -2,6 +2,8 @@
 
 
 rule fit_mixed_effects:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         item_scores=rules.compute_metrics.output.item_scores,
         populations=TABLES.replace("{table}", "populations"),
@@ -20,11 +22,13 @@ rule fit_mixed_effects:
         "../scripts/fit_mixed_effects.py"
 
 
-for _key in selected_benchmarks():
+for _key in benchmarks_of_kind("survey"):
     FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.fit_mixed_effects.output)
 
 
 rule sensitivity:
+    wildcard_constraints:
+        benchmark=kind_constraint("survey"),
     input:
         unpack(benchmark_tables),
         shards=lambda w: shards(w.benchmark),
@@ -54,5 +58,5 @@ rule sensitivity:
         "../scripts/sensitivity.py"
 
 
-for _key in selected_benchmarks():
+for _key in benchmarks_of_kind("survey"):
     FINAL_TARGETS.extend(path.format(benchmark=_key) for path in rules.sensitivity.output)

@@ -23,7 +23,10 @@ def main(snakemake):
     human = pd.read_parquet(snakemake.input.human)
     subset = options.get("subset") or {}
     robustness = snakemake.params.robustness
-    variants = cell_variants(robustness, language, framing, reasoning)
+    # The robustness rule analyses surveys; other kinds get only their plug-in's variants.
+    variants = (
+        cell_variants(robustness, language, framing, reasoning) if plugin.kind == "survey" else []
+    )
     pool = subset.get("questions") or questions["question_id"].tolist()
     asked = variant_questions(pool, robustness["sample"], robustness["seed"])
     frame = build_prompts(
@@ -40,6 +43,7 @@ def main(snakemake):
         where=f"benchmarks.{key}.subset",
         variants=variants,
         variant_questions=asked,
+        benchmark_variants=plugin.extra_variants(),
     )
     metadata = {
         "template_hash": template_hash(snakemake.input.templates, translations_path),
@@ -53,6 +57,7 @@ def main(snakemake):
         },  # fmt: skip
         "benchmark": read_metadata(snakemake.input.questions).get("benchmark"),
         "variants": variants,
+        "benchmark_variants": plugin.extra_variants(),
     }
     write_table(frame, snakemake.output[0], snakemake.input.schema, metadata)
     logging.getLogger("culturalign").info(

@@ -13,6 +13,10 @@ A plug-in turns its source files into three tables (column names in
 - **populations**: one row per population (``country``: its name as in ``human``; ``iso3``;
   ``languages``: prompt languages, the first is used by ``native`` cells; zone columns).
 
+A benchmark written in another language than English adds the question columns
+``original_language`` (ISO 639 code) and ``text_original``: prompts in that language use
+them (and the options' ``text``) instead of a translation table; ``text_en`` may be null.
+
 It also declares which cells apply to it (:class:`CellSpace`), which analysis its results
 get (``kind``), and the schema of its config block (``workflow/schemas/benchmarks/``).
 Prompts, engines, scoring and shards know nothing of any one benchmark.
@@ -128,6 +132,9 @@ class Benchmark(ABC):
     """Which analysis the results get: ``survey`` (human distributions: NVAS, KLD, ...),
     ``mcq`` (gold answers: accuracy) or ``inventory`` (scored dimensions)."""
     cells: ClassVar[CellSpace] = CellSpace()
+    templates: ClassVar[str | None] = None
+    """The plug-in's own prompt templates file (used when ``benchmarks.<key>.prompts.templates``
+    is null), e.g. multiple-choice wording instead of the survey wording."""
     schema: ClassVar[str] = ""
     """File name of the config-block schema under ``workflow/schemas/benchmarks/`` (or an
     absolute path, for a plug-in outside this package)."""
@@ -195,6 +202,11 @@ class Benchmark(ABC):
     def prompt_pairs(self, questions: pd.DataFrame, human: pd.DataFrame) -> pd.DataFrame:
         """``(question_id, country)`` pairs that get prompts: those with human data."""
         return human[["question_id", "country"]].drop_duplicates()
+
+    def extra_variants(self) -> list[str]:
+        """Prompt variants the benchmark's own analysis needs in every cell and question
+        (e.g. ``rotated-K`` for CircularEval), beside config ``robustness.variants``."""
+        return []
 
 
 def source_provenance(benchmark: Benchmark, files: Mapping[str, Path]) -> dict[str, Any]:

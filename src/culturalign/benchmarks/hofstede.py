@@ -1,0 +1,168 @@
+"""Hofstede's Values Survey Module 2013 (VSM 2013), asked as people of a region.
+
+Masoud et al. (2023, "Cultural Alignment in Large Language Models: An Explanatory Analysis
+Based on Hofstede's Cultural Dimensions") have models answer the VSM 2013 as people of a
+country and compare the six dimension indices with Hofstede's country scores. The
+questionnaire's wording is copyrighted (Geert Hofstede BV; free for academic research
+under its terms), so culturalign ships no item text: the user supplies the items file
+(``source``; CSV, TSV, Parquet or JSON lines) with one row per content item:
+
+- ``item`` — ``m01`` .. ``m24`` (the VSM 2013 numbering; every item a formula needs must be
+  there, others may be added and are asked but not scored);
+- ``text`` — the item as the questionnaire words it (its introduction included if wanted);
+- ``options`` — the answer scale's texts from 1 to 5 separated by ``|``, as the
+  questionnaire gives them (any number of points >= 2).
+
+Questions get the ids ``VSM-m01`` .. and number labels (1 .. 5) with the texts listed after
+the item. Every item is asked of every region (config ``regions``, plus every population of
+the ``populations`` CSV, which, when given, must then list the regions too: zones and codes
+are never guessed) in the persona framing, in English. An optional ``reference`` file
+(CSV/TSV/...: ``country``, ``dimension`` in PDI IDV MAS UAI LTO IVR, ``score``) holds
+published country scores to compare with; it is checked on import (unknown dimension,
+unknown country, duplicate, non-numeric score: errors naming file, line and column).
+The analysis is ``inventory``: dimension indices (:mod:`culturalign.hofstede`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from culturalign.benchmarks import register_benchmark
+from culturalign.benchmarks.base import Benchmark, CellSpace, labelled_options, option_labels
+from culturalign.errors import BenchmarkError
+from culturalign.hofstede import DIMENSIONS, REQUIRED_ITEMS
+from culturalign.tabular import is_blank, read_table, require_columns, where
+
+ITEM = re.compile(r"^m(0[1-9]|[1-9][0-9])$")
+DEFAULT_REGIONS = ("United States", "China", "Saudi Arabia", "Morocco", "Iran", "Turkey")
+
+
+def read_items(path: str | Path) -> pd.DataFrame:
+    """The questions table of a VSM 2013 items file."""
+    frame = read_table(path, "VSM 2013 items file")
+    require_columns(frame, ("item", "text", "options"))
+    rows, seen = [], {}
+    for index, record in enumerate(frame.to_dict("records")):
+        item = str(record["item"]).strip().lower()
+        if not ITEM.match(item):
+            raise BenchmarkError(
+                f"{where(frame, index, 'item')}: {record['item']!r} is not an item number "
+                "m01 .. m99"
+            )
+        if item in seen:
+            raise BenchmarkError(f"{where(frame, index, 'item')}: item {item} appears twice "
+                                 f"(first at {seen[item]})")  # fmt: skip
+        seen[item] = where(frame, index)
+        if is_blank(record["text"]):
+            raise BenchmarkError(f"{where(frame, index, 'text')}: empty item text")
+        texts = [t.strip() for t in str(record["options"]).split("|")]
+        if len(texts) < 2 or any(not t for t in texts):
+            raise BenchmarkError(
+                f"{where(frame, index, 'options')}: expected the scale's option texts from 1 "
+                "upwards separated by '|', none empty"
+            )
+        codes = list(range(1, len(texts) + 1))
+        rows.append({
+            "question_id": f"VSM-{item}", "source": "VSM 2013",
+            "text_en": str(record["text"]).strip(),
+            "scale_min": 1, "scale_max": len(texts), "scale_type": "ordinal",
+            "category": next((d for d, terms in DIMENSIONS.items()
+                              if any(item in (a, b) for _, a, b in terms)), None),
+            "subcategory": None,
+            "options": labelled_options(codes, option_labels(len(texts)), texts),
+            "show_options": True, "gold": None,
+        })  # fmt: skip
+    missing = [item for item in REQUIRED_ITEMS if item not in seen]
+    if missing:
+        needs = {d: sorted({x for _, a, b in terms for x in (a, b)}) for d, terms in
+                 DIMENSIONS.items()}  # fmt: skip
+        who = [f"{d} needs {', '.join(items)}" for d, items in needs.items()
+               if set(items) & set(missing)]  # fmt: skip
+        raise BenchmarkError(
+            f"{path}: no row for item(s) {', '.join(missing)} (column item; {'; '.join(who)})"
+        )
+    questions = pd.DataFrame(rows)
+    questions["gold"] = questions["gold"].astype("Int64")
+    return questions
+
+
+def read_reference(path: str | Path, populations: list[str] | None = None) -> pd.DataFrame:
+    """Reference dimension scores: ``country``, ``dimension``, ``score`` (checked)."""
+    frame = read_table(path, "reference scores file")
+    require_columns(frame, ("country", "dimension", "score"))
+    rows, seen = [], {}
+    for index, record in enumerate(frame.to_dict("records")):
+        country = str(record["country"]).strip()
+        dimension = str(record["dimension"]).strip().upper()
+        if dimension not in DIMENSIONS:
+            raise BenchmarkError(
+                f"{where(frame, index, 'dimension')}: unknown dimension {record['dimension']!r} "
+                f"(expected one of {', '.join(DIMENSIONS)})"
+            )
+        if populations is not None and country not in populations:
+            raise BenchmarkError(
+                f"{where(frame, index, 'country')}: unknown country {country!r} (the benchmark's "
+                f"regions: {', '.join(populations)})"
+            )
+        try:
+            score = float(record["score"])
+        except (TypeError, ValueError):
+            score = math.nan
+        if not math.isfinite(score):
+            raise BenchmarkError(f"{where(frame, index, 'score')}: {record['score']!r} is not a "
+                                 "number")  # fmt: skip
+        key = (country, dimension)
+        if key in seen:
+            raise BenchmarkError(f"{where(frame, index)}: a second {dimension} score for "
+                                 f"{country} (first at {seen[key]})")  # fmt: skip
+        seen[key] = where(frame, index)
+        rows.append({"country": country, "dimension": dimension, "score": score})
+    return pd.DataFrame(rows, columns=["country", "dimension", "score"])
+
+
+@register_benchmark("hofstede")
+class Hofstede(Benchmark):
+    """The VSM 2013 content items from a user-supplied file (``source``)."""
+
+    description = "Hofstede's VSM 2013 dimensions, answered as people of each region"
+    kind = "inventory"
+    cells = CellSpace(languages=("en",), framings=("persona",), reasoning=("zero", "cot"))
+    schema = "hofstede.schema.yaml"
+    templates = "resources/prompts/hofstede.yaml"
+
+    def source_files(self) -> dict[str, str]:
+        files = super().source_files()
+        if self.options.get("reference"):
+            files["reference"] = str(self.options["reference"])
+        return files
+
+    def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        questions = read_items(files["source"])
+        if "reference" in files:
+            read_reference(files["reference"], self.population_names(pd.DataFrame()))
+        human = pd.DataFrame(
+            columns=["question_id", "country", "option", "share", "nonsubstantive_share"]
+        ).astype({"option": "int64", "share": "float64", "nonsubstantive_share": "float64"})
+        return questions, human
+
+    def population_names(self, human: pd.DataFrame) -> list[str]:
+        """The configured regions, then every population of the populations CSV."""
+        from culturalign.populations import read_populations_csv
+
+        names = list(self.options.get("regions") or DEFAULT_REGIONS)
+        path = self.populations_file()
+        if path and Path(path).is_file():
+            rows, _ = read_populations_csv(path)
+            names += [row["country"] for row in rows]
+        return list(dict.fromkeys(names))
+
+    def prompt_pairs(self, questions: pd.DataFrame, human: pd.DataFrame) -> pd.DataFrame:
+        """Every item for every region."""
+        regions = self.population_names(human)
+        pairs = [(q, r) for q in questions["question_id"] for r in regions]
+        return pd.DataFrame(pairs, columns=["question_id", "country"])

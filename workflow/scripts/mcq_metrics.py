@@ -1,0 +1,36 @@
+"""Rule mcq_metrics: accuracy, refusals, leakage and circular accuracy of a benchmark with
+gold answers."""
+
+import logging
+
+import pandas as pd
+from _common import run
+
+from culturalign.io import write_csv_atomic
+from culturalign.mcq import circular, mcq_items, summary_table
+from culturalign.metrics import MetricsSettings, load_shards
+from culturalign.tables import write_table
+
+
+def main(snakemake):
+    settings = MetricsSettings.from_config(snakemake.params.metrics)
+    shards = load_shards(zip(snakemake.params.cells, snakemake.input.shards,
+                             snakemake.input.answers, strict=True))  # fmt: skip
+    if snakemake.params.questions is not None:
+        shards = shards[shards["question_id"].isin(snakemake.params.questions)]
+    questions = pd.read_parquet(snakemake.input.questions)
+    items = mcq_items(shards, questions, settings)
+    write_table(items, snakemake.output.per_item, snakemake.input.schema)
+    summary = summary_table(items, settings)
+    write_csv_atomic(summary, snakemake.output.summary)
+    write_csv_atomic(circular(items), snakemake.output.circular)
+    overall = summary[summary["category"] == "all"]
+    for row in overall.itertuples(index=False):
+        logging.getLogger("culturalign").info(
+            "%s %s/%s/%s: accuracy %.3f, circular %.3f over %d questions", row.model,
+            row.language, row.framing, row.reasoning, row.accuracy, row.circular_accuracy,
+            row.n_questions,
+        )  # fmt: skip
+
+
+run(snakemake, main)  # noqa: F821
