@@ -78,6 +78,8 @@ def config(base_url: str, **chat) -> dict:
             "max_tokens": {"zero": 6, "cot": 24},
         },  # fmt: skip
         "metrics": {"bootstrap_resamples": 50},
+        # the original wording only: the rows compared below are one per question and country
+        "robustness": {"variants": []},
     }
 
 
