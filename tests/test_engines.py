@@ -28,6 +28,8 @@ from culturalign.scoring import (
     EndRule,
     ScoringItem,
     continuation_token_ids,
+    generation_candidates,
+    nodes_from_generation,
     option_token_ids,
     score_with_engine,
 )
@@ -212,10 +214,28 @@ def run_engine(engine_name: str, model_dir, tmp_path):
         logprob_positions=2,
         seed=0,
     )
+    # zero-style items again, with the option trees' candidates asked of the generation
+    zero = items[::2]
+    wanted = [generation_candidates(item) for item in zero]
+    with_candidates = engine.generate(
+        [GenerationRequest(item.prefix_ids, 6, ids, positions)
+         for item, (ids, positions) in zip(zero, wanted, strict=True)],
+        logprobs=5,
+        logprob_positions=2,
+        seed=0,
+    )  # fmt: skip
+    known = [
+        nodes_from_generation(item, result.token_ids, result.position_logprobs)
+        for item, result in zip(zero, with_candidates, strict=True)
+    ]
+    stats: dict[str, int] = {}
+    reused = score_with_engine(
+        engine, zero, continuation_token_ids(engine.tokenizer), known=known, stats=stats
+    )
     engine.close()
     del engine
     gc.collect()
-    return items, probs, generated
+    return items, probs, generated, (with_candidates, reused, stats)
 
 
 @pytest.fixture
@@ -240,8 +260,8 @@ def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment)
     from demo_model import demo_model_dir
 
     model_dir = demo_model_dir()
-    items, hf_probs, hf_generated = run_engine("hf", model_dir, tmp_path)
-    _, vllm_probs, vllm_generated = run_engine("vllm", model_dir, tmp_path)
+    items, hf_probs, hf_generated, hf_reuse = run_engine("hf", model_dir, tmp_path)
+    _, vllm_probs, vllm_generated, vllm_reuse = run_engine("vllm", model_dir, tmp_path)
     for item, hf_row, vllm_row in zip(items, hf_probs, vllm_probs, strict=True):
         assert len(hf_row) == len(item.option_ids)
         assert math.fsum(hf_row) == pytest.approx(1.0, abs=1e-9)
@@ -259,3 +279,31 @@ def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment)
         shared = set(hf_top) & set(vllm_top)
         assert len(shared) >= 4
         assert all(abs(hf_top[token] - vllm_top[token]) < 1e-3 for token in shared)
+
+    # both engines return the root's candidates from the generation request: those nodes
+    # need no scoring request, and the distributions and the kept top-k are what they were
+    # (vLLM computes the root in the same prefill either way; transformers pads the
+    # generation batch differently from the scoring batches: float32 rounding, ~3e-6)
+    check_generation_reuse(hf_probs, hf_generated, hf_reuse, tolerance=1e-5)
+    check_generation_reuse(vllm_probs, vllm_generated, vllm_reuse, tolerance=1e-6)
+
+
+def check_generation_reuse(probs, generated, reuse, tolerance):
+    with_candidates, reused, stats = reuse
+    assert stats["nodes_from_generation"] >= len(reused)
+    worst = max(
+        abs(a - b) for row, again in zip(probs[::2], reused, strict=True)
+        for a, b in zip(row, again, strict=True)
+    )  # fmt: skip
+    print(f"option probabilities with nodes from the generation: max |difference| {worst:.2g}")
+    assert worst <= tolerance
+    for plain, asked in zip(generated, with_candidates, strict=True):
+        assert asked.token_ids == plain.token_ids
+        assert [[e.token_id for e in position] for position in asked.top_logprobs] == [
+            [e.token_id for e in position] for position in plain.top_logprobs
+        ]
+        assert all(
+            abs(a.logprob - b.logprob) <= 1e-6
+            for x, y in zip(asked.top_logprobs, plain.top_logprobs, strict=True)
+            for a, b in zip(x, y, strict=True)
+        )

@@ -31,7 +31,9 @@ from culturalign.scoring import (
     ScoringItem,
     build_requests,
     continuation_token_ids,
+    generation_candidates,
     letter_continuation_ids,
+    nodes_from_generation,
     normalise,
     option_logprobs,
     option_token_ids,
@@ -168,6 +170,60 @@ def test_roots_are_requested_before_deeper_nodes_and_chunking_changes_nothing():
     assert sum(len(c) for c in chunked_calls) > sum(len(c) for c in calls)
     roots, deeper, masses = build_requests(items, DIGIT_IDS, None)
     assert len(roots) == 2 and len(deeper) == 2 * (9 + 1) and masses == []
+
+
+def greedy_path_logprobs(model, item, generated: str, drop=(), nan=()):
+    """What an engine asked for ``generation_candidates`` returns along a generation: at
+    position d, the candidates' logprobs after the prefix and the first d generated tokens
+    (``drop``: (position, id) pairs it leaves out; ``nan``: pairs it returns as NaN)."""
+    candidates, positions = generation_candidates(item)
+    generated_ids = tuple(TOKENIZER.encode(generated)) + (EOS,)
+    returned = []
+    for depth in range(min(positions, len(generated_ids))):
+        prompt = tuple(item.prefix_ids) + generated_ids[:depth]
+        (values,) = model([ScoreRequest(prompt, candidates)])
+        values = {t: v for t, v in values.items() if (depth, t) not in drop}
+        values.update({t: math.nan for d, t in nan if d == depth})
+        returned.append(values)
+    return generated_ids, returned
+
+
+def test_nodes_the_generation_returned_are_not_requested_and_change_nothing():
+    masses = {"1": 0.1, "10": 0.3, "11": 0.05, "2": 0.2, "3": 0.15, "12": 0.2}
+    prefix = tuple(TOKENIZER.encode("u:q\na:\n"))
+    _, option_ids = option_token_ids(TOKENIZER, range(1, 13))
+    item = ScoringItem(prefix, option_ids)
+    candidates, positions = generation_candidates(ScoringItem(prefix, option_ids))
+    assert positions == 3  # the root, then after each of a two-token label's tokens
+    model, _ = trie_model(masses, len(prefix))
+    requested_model, requested_calls = trie_model(masses, len(prefix))
+    (expected,) = score_items(requested_model, [item], DIGIT_IDS)
+
+    # greedy "10": the root, node (1,) and the leaf (1, 0) lie on the generated path
+    generated_ids, returned = greedy_path_logprobs(model, item, "10")
+    known = nodes_from_generation(item, generated_ids, returned, DIGIT_IDS)
+    assert set(known) == {(), (1,), (1, 0)}
+    reused_model, reused_calls = trie_model(masses, len(prefix))
+    stats: dict[str, int] = {}
+    (reused,) = score_items(reused_model, [item], DIGIT_IDS, known=[known], stats=stats)
+    assert reused == pytest.approx(expected, abs=1e-12)
+    assert stats["nodes_from_generation"] == 3
+    sent = [request.prompt_ids[len(prefix) :] for call in reused_calls for request in call]
+    assert () not in sent and (1,) not in sent and (1, 0) not in sent
+    assert stats["score_requests"] == sum(len(call) for call in requested_calls) - 3
+
+    # prose first: only the root is on the path
+    generated_ids, returned = greedy_path_logprobs(model, item, "a 1")
+    assert set(nodes_from_generation(item, generated_ids, returned, DIGIT_IDS)) == {()}
+    # a candidate the engine left out, or NaN, leaves that node to a request
+    generated_ids, returned = greedy_path_logprobs(model, item, "10", drop={(0, 3)}, nan={(1, 2)})
+    known = nodes_from_generation(item, generated_ids, returned, DIGIT_IDS)
+    assert set(known) == {(1, 0)}
+    reused_model, _ = trie_model(masses, len(prefix))
+    (reused,) = score_items(reused_model, [item], DIGIT_IDS, known=[known])
+    assert reused == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="known has 2 entries for 1 items"):
+        score_items(reused_model, [item], DIGIT_IDS, known=[{}, {}])
 
 
 def test_option_logprobs_end_factor_and_normalise():

@@ -9,7 +9,10 @@
 3. :func:`score` the exact option distributions (:mod:`culturalign.scoring`). ``zero`` cells
    score the options right after the chat template's generation prompt (``answer_position =
    'start'``); ``cot`` cells after prompt + generated reasoning (stop token removed) + a
-   newline, the answer cue and a space (``answer_position = 'after_cue'``);
+   newline, the answer cue and a space (``answer_position = 'after_cue'``). In ``zero``
+   cells the generation request itself is asked for the option tree's candidate logprobs at
+   its first positions (the root is the first generated token's position), so only the nodes
+   it did not return need scoring requests;
 4. :func:`assemble` the shard rows (their columns: ``docs/architecture.md``).
 
 The shard keeps what the engine produced; reading the answer from the text is the parse
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -41,6 +44,8 @@ from culturalign.scoring import (
     END_FACTOR_DEFINITIONS,
     EndRule,
     ScoringItem,
+    generation_candidates,
+    nodes_from_generation,
     option_token_ids,
     score_with_engine,
 )
@@ -152,14 +157,20 @@ def generate(
     logprobs: int,
     logprob_positions: int,
     seed: int,
+    candidates: Sequence[tuple[tuple[int, ...], int]] | None = None,
 ) -> tuple[list[GenerationResult], float]:
-    """One batched greedy call for the whole cell; ``(results, seconds)``."""
+    """One batched greedy call for the whole cell; ``(results, seconds)``.
+
+    ``candidates`` (per prompt: token ids, number of first positions) asks the engine for
+    those ids' logprobs at the first positions (see :class:`GenerationRequest`)."""
+    wanted = candidates if candidates is not None else [((), 0)] * len(prompt_ids)
+    requests = [
+        GenerationRequest(tuple(ids), max_tokens, tuple(candidate_ids), positions)
+        for ids, (candidate_ids, positions) in zip(prompt_ids, wanted, strict=True)
+    ]
     started = time.perf_counter()
     results = engine.generate(
-        [GenerationRequest(tuple(ids), max_tokens) for ids in prompt_ids],
-        logprobs=logprobs,
-        logprob_positions=logprob_positions,
-        seed=seed,
+        requests, logprobs=logprobs, logprob_positions=logprob_positions, seed=seed
     )
     return results, time.perf_counter() - started
 
@@ -173,16 +184,22 @@ class ScoredCell:
     kinds: list[str]
     seconds: float
     answer_masses: list[float]
+    stats: dict[str, int] = field(default_factory=dict)
 
 
 def scoring_items(
     engine: Engine,
     prompts: pd.DataFrame,
     prompt_ids: Sequence[Sequence[int]],
-    generated: Sequence[GenerationResult],
+    generated: Sequence[GenerationResult] | None,
     reasoning: str,
 ) -> tuple[list[ScoringItem], list[str]]:
-    """The prefix after which each prompt's options are scored, and each label's tokens."""
+    """The prefix after which each prompt's options are scored, and each label's tokens
+    (``zero`` cells need no generated text: ``generated`` may be None)."""
+    if generated is None:
+        if reasoning != "zero":
+            raise ValueError("cot items are scored after the generated text: pass it")
+        generated = [None] * len(prompt_ids)
     tokenizer = engine.tokenizer
     stops = stop_token_ids(tokenizer)
     rules: dict[str, EndRule] = {}
@@ -227,13 +244,28 @@ def score(
     prompt_ids: Sequence[Sequence[int]],
     generated: Sequence[GenerationResult],
     reasoning: str,
+    items: tuple[list[ScoringItem], list[str]] | None = None,
 ) -> ScoredCell:
-    """Exact option distributions for every prompt of the cell."""
-    items, kinds = scoring_items(engine, prompts, prompt_ids, generated, reasoning)
+    """Exact option distributions for every prompt of the cell.
+
+    ``items``: :func:`scoring_items` already built (``zero`` cells build them before
+    generating). In ``zero`` cells the nodes the generation returned
+    (:func:`culturalign.scoring.nodes_from_generation`) are not requested again."""
+    if items is None:
+        items = scoring_items(engine, prompts, prompt_ids, generated, reasoning)
+    scoring, kinds = items
+    known = None
+    if reasoning == "zero":
+        known = [
+            nodes_from_generation(item, result.token_ids, result.position_logprobs)
+            for item, result in zip(scoring, generated, strict=True)
+        ]
     started = time.perf_counter()
     masses: list[float] = []
-    distributions = score_with_engine(engine, items, root_masses=masses)
-    return ScoredCell(items, distributions, kinds, time.perf_counter() - started, masses)
+    stats: dict[str, int] = {}
+    distributions = score_with_engine(engine, scoring, root_masses=masses, known=known, stats=stats)
+    seconds = time.perf_counter() - started
+    return ScoredCell(scoring, distributions, kinds, seconds, masses, stats)
 
 
 def assemble(
@@ -318,11 +350,15 @@ def run_cell(
             logprob_positions=logprob_positions, seed=seed,
         )  # fmt: skip
     prompt_ids = render(engine, prompts, max_tokens, where)
+    items = candidates = None
+    if reasoning == "zero":  # the options follow the prompt: the generation starts the tree
+        items = scoring_items(engine, prompts, prompt_ids, None, reasoning)
+        candidates = [generation_candidates(item) for item in items[0]]
     generated, generation_seconds = generate(
         engine, prompt_ids, max_tokens=max_tokens, logprobs=logprobs,
-        logprob_positions=logprob_positions, seed=seed,
+        logprob_positions=logprob_positions, seed=seed, candidates=candidates,
     )  # fmt: skip
-    scored = score(engine, prompts, prompt_ids, generated, reasoning)
+    scored = score(engine, prompts, prompt_ids, generated, reasoning, items)
     frame = assemble(prompts, prompt_ids, generated, scored, reasoning)
     kinds = sorted(set(scored.kinds))
     busy = generation_seconds + scored.seconds
@@ -341,7 +377,11 @@ def run_cell(
             if item.end is not None
         },
         "n_prompts": len(frame),
-        "n_score_requests_hint": "one next-token request per node of each option-prefix tree",
+        "n_score_requests_hint": "one next-token request per node of each option-prefix tree"
+        " (zero cells: less the nodes the generation request returned)",
+        "score_requests": scored.stats.get("score_requests"),
+        "mass_requests": scored.stats.get("mass_requests"),
+        "nodes_from_generation": scored.stats.get("nodes_from_generation"),
         "generation_seconds": round(generation_seconds, 3),
         "scoring_seconds": round(scored.seconds, 3),
         "prompts_per_second": round(len(frame) / busy, 3) if busy > 0 else None,

@@ -23,6 +23,14 @@ the logprobs of the continuation tokens, a few hundred ids; letters: the summed 
 of the non-continuation tokens, over the whole vocabulary). :func:`score_items` sends all
 root requests first and the deeper nodes second, so that the deeper requests find the
 prefix in the engine's prefix cache.
+
+Nodes already known need no request: in ``zero`` cells the scored prefix is the prompt
+itself, so the root is the position of the first generated token, and each further node on
+the greedy path (the generated tokens ``g_1..g_d`` when they spell a node) is the position of
+the generated token ``d + 1``. :func:`nodes_from_generation` reads those nodes' candidate
+logprobs from what the generation request returned (:attr:`GenerationResult.position_logprobs`)
+and :func:`score_items` asks only for the rest. The values are the same model's logprobs at
+the same positions, so the distribution is unchanged.
 """
 
 from __future__ import annotations
@@ -264,6 +272,53 @@ class ScoringItem:
     end: EndRule | None = None
 
 
+def item_nodes(
+    item: ScoringItem, continuation_ids: Iterable[int] | None = None
+) -> dict[Node, tuple[int, ...]]:
+    """The nodes of one item's option tree with the candidate ids each is scored for
+    (continuation ids at completing nodes unless the item's end factor is a mass);
+    ``continuation_ids`` applies to an item without an end rule."""
+    rule = item.end or EndRule(frozenset(continuation_ids or ()), by_mass=False)
+    return tree_nodes(item.option_ids, () if rule.by_mass else tuple(sorted(rule.continuation)))
+
+
+def generation_candidates(item: ScoringItem) -> tuple[tuple[int, ...], int]:
+    """What a generation request from the item's prefix can return for its tree: the union
+    of every node's candidate ids, and the number of first positions that can hold a node
+    (the root, then one per label token)."""
+    nodes = item_nodes(item)
+    wanted = sorted({token for candidates in nodes.values() for token in candidates})
+    return tuple(wanted), 1 + max(len(ids) for ids in item.option_ids)
+
+
+def nodes_from_generation(
+    item: ScoringItem,
+    generated_ids: Sequence[int],
+    position_logprobs: Sequence[Mapping[int, float]],
+    continuation_ids: Iterable[int] | None = None,
+) -> dict[Node, dict[int, float]]:
+    """The option-tree nodes a generation from ``item.prefix_ids`` computed, with their
+    candidates' logprobs.
+
+    Position ``d`` of the generation is the distribution after the prefix and the first
+    ``d`` generated tokens: the node ``generated_ids[:d]`` when those tokens spell a node
+    (the root at ``d = 0``). A node is returned only if the engine gave every one of its
+    candidates there (finite or ``-inf``, never NaN); the others are left to scoring requests.
+    """
+    nodes = item_nodes(item, continuation_ids)
+    known: dict[Node, dict[int, float]] = {}
+    for depth, values in enumerate(position_logprobs):
+        node = tuple(int(token) for token in generated_ids[:depth])
+        if len(node) < depth or node not in nodes:
+            break
+        candidates = nodes[node]
+        if candidates and all(token in values for token in candidates):
+            found = {token: float(values[token]) for token in candidates}
+            if not any(math.isnan(value) for value in found.values()):
+                known[node] = found
+    return known
+
+
 def _chunks(values: tuple[int, ...], size: int | None) -> list[tuple[int, ...]]:
     if not size or len(values) <= size:
         return [values]
@@ -277,19 +332,21 @@ def build_requests(
     items: Sequence[ScoringItem],
     continuation_ids: Iterable[int] | None,
     max_candidates: int | None,
+    known: Sequence[Mapping[Node, Mapping[int, float]]] | None = None,
 ) -> tuple[list[Request], list[Request], list[tuple[int, Node, MassRequest]]]:
     """Root requests, deeper-node requests and end-mass requests, each tagged with
-    ``(item index, node)``. ``continuation_ids`` applies to items without an end rule."""
+    ``(item index, node)``. ``continuation_ids`` applies to items without an end rule;
+    ``known`` (per item, node -> candidate logprobs) names nodes that need no request."""
     default = EndRule(frozenset(continuation_ids or ()), by_mass=False)
     roots: list[Request] = []
     deeper: list[Request] = []
     masses: list[tuple[int, Node, MassRequest]] = []
     for index, item in enumerate(items):
         rule = item.end or default
-        candidates_at_end = () if rule.by_mass else tuple(sorted(rule.continuation))
-        for node, candidates in tree_nodes(item.option_ids, candidates_at_end).items():
+        have = known[index] if known is not None else {}
+        for node, candidates in item_nodes(item, continuation_ids).items():
             for chunk in _chunks(candidates, max_candidates):
-                if not chunk:
+                if not chunk or (node in have and all(token in have[node] for token in chunk)):
                     continue
                 request = ScoreRequest(tuple(item.prefix_ids) + node, chunk)
                 (roots if not node else deeper).append((index, node, request))
@@ -307,6 +364,8 @@ def score_items(
     max_candidates: int | None = None,
     next_token_mass: Callable[[Sequence[MassRequest]], list[float]] | None = None,
     root_masses: list[float] | None = None,
+    known: Sequence[Mapping[Node, Mapping[int, float]]] | None = None,
+    stats: dict[str, int] | None = None,
 ) -> list[list[float]]:
     """Exact option probabilities (in option order, summing to 1) for every item.
 
@@ -314,10 +373,24 @@ def score_items(
     :class:`culturalign.engines.base.Engine`); the first is called for the roots and then the
     deeper nodes, the second once for the end masses of letter labels. ``root_masses``, when
     given, receives per item the probability of the labels' first tokens at the answer
-    position (the share of the next token that starts an option).
+    position (the share of the next token that starts an option). ``known`` gives, per item,
+    nodes whose candidate logprobs are already known (:func:`nodes_from_generation`): they
+    are not requested. ``stats``, when given, receives the numbers of requests sent and of
+    nodes served by ``known``.
     """
-    roots, deeper, masses = build_requests(items, continuation_ids, max_candidates)
-    node_logprobs: list[dict[Node, dict[int, float]]] = [{} for _ in items]
+    if known is not None and len(known) != len(items):
+        raise ValueError(f"known has {len(known)} entries for {len(items)} items")
+    roots, deeper, masses = build_requests(items, continuation_ids, max_candidates, known)
+    node_logprobs: list[dict[Node, dict[int, float]]] = [
+        {node: dict(values) for node, values in (known[index] if known else {}).items()}
+        for index in range(len(items))
+    ]
+    if stats is not None:
+        stats.update(
+            score_requests=len(roots) + len(deeper),
+            mass_requests=len(masses),
+            nodes_from_generation=sum(len(nodes) for nodes in known or ()),
+        )
     end_logprobs: list[dict[Node, float]] = [{} for _ in items]
     for batch in (roots, deeper):
         if not batch:
@@ -366,6 +439,8 @@ def score_with_engine(
     items: Sequence[ScoringItem],
     continuation_ids: Iterable[int] | None = None,
     root_masses: list[float] | None = None,
+    known: Sequence[Mapping[Node, Mapping[int, float]]] | None = None,
+    stats: dict[str, int] | None = None,
 ) -> list[list[float]]:
     """:func:`score_items` with an engine's batched methods and candidate limit."""
     return score_items(
@@ -375,4 +450,6 @@ def score_with_engine(
         engine.max_candidates,
         getattr(engine, "next_token_mass", None),
         root_masses,
+        known,
+        stats,
     )

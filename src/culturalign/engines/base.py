@@ -94,10 +94,19 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Greedy generation from a token-id prompt."""
+    """Greedy generation from a token-id prompt.
+
+    ``candidate_ids`` / ``candidate_positions``: optionally, token ids whose logprobs at the
+    first ``candidate_positions`` generated positions the caller would like back in
+    :attr:`GenerationResult.position_logprobs` (exact option scoring reads the option tree's
+    nodes on the greedy path there instead of sending scoring requests). An engine may return
+    all, some or none of them; the caller asks for whatever is missing.
+    """
 
     prompt_ids: tuple[int, ...]
     max_tokens: int
+    candidate_ids: tuple[int, ...] = ()
+    candidate_positions: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,12 +125,16 @@ class GenerationResult:
     ``token_ids`` are the generated ids as the engine returns them (a final end-of-sequence
     token included when generation stopped on it); ``top_logprobs`` holds, for each of the
     first generated positions, the top-k tokens sorted by decreasing logprob.
+    ``position_logprobs`` holds, for each of the request's first ``candidate_positions``
+    positions, the exact logprobs of those of its ``candidate_ids`` the engine returned
+    (``{id: logprob}``; empty when the engine returns none).
     """
 
     token_ids: tuple[int, ...]
     text: str
     finish_reason: str
     top_logprobs: tuple[tuple[TokenLogprob, ...], ...]
+    position_logprobs: tuple[Mapping[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

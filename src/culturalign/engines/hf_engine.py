@@ -171,11 +171,18 @@ class HfEngine(Engine):
                             for v, i in zip(values.tolist(), indices.tolist(), strict=True)
                         )
                     )
+                request = requests[index]
+                candidates = list(request.candidate_ids)
+                asked = tuple(
+                    dict(zip(candidates, steps[position][row][candidates].tolist(), strict=True))
+                    for position in range(min(len(tokens), request.candidate_positions))
+                )
                 results[index] = GenerationResult(
                     token_ids=tuple(tokens),
                     text=self.tokenizer.decode(tokens, skip_special_tokens=True),
                     finish_reason=finish,
                     top_logprobs=tuple(top),
+                    position_logprobs=asked if candidates else (),
                 )
             progress.update(len(chunk))
         progress.close()
