@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -40,3 +42,23 @@ def benchmark_tables(benchmark_xlsx: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from culturalign.benchmarks.menavalues import parse_benchmark
 
     return parse_benchmark(benchmark_xlsx)
+
+
+VLLM_ENVIRONMENT = (
+    "VLLM_CPU_OMP_THREADS_BIND", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CACHE_ROOT", "TMPDIR",
+)  # fmt: skip
+
+
+@pytest.fixture
+def restored_environment():
+    """The vLLM engine sets process environment variables (TMPDIR among them) and resets
+    ``tempfile``'s cached directory: put both back after the test, the variables first, so
+    that nothing later (the per-machine model caches) lands in the test's temporary folder."""
+    saved = {key: os.environ.get(key) for key in VLLM_ENVIRONMENT}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    tempfile.tempdir = None

@@ -238,22 +238,6 @@ def run_engine(engine_name: str, model_dir, tmp_path):
     return items, probs, generated, (with_candidates, reused, stats)
 
 
-@pytest.fixture
-def restored_environment(monkeypatch):
-    """The vLLM engine sets process environment variables: undo them after the test."""
-    import os
-    import tempfile
-
-    for key in ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_ENABLE_V1_MULTIPROCESSING",
-                "VLLM_CACHE_ROOT", "TMPDIR"):  # fmt: skip
-        if key in os.environ:
-            monkeypatch.setenv(key, os.environ[key])
-        else:
-            monkeypatch.delenv(key, raising=False)
-    yield
-    tempfile.tempdir = None
-
-
 @pytest.mark.e2e
 def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment):
     pytest.importorskip("vllm")

@@ -16,9 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import math
-import os
 import subprocess
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -154,19 +152,6 @@ def score(engine_name: str, model_dir: Path, tmp_path: Path):
     del engine
     gc.collect()
     return items, probs
-
-
-@pytest.fixture
-def restored_environment(monkeypatch):
-    """The vLLM engine sets process environment variables: undo them after the test."""
-    for key in ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_ENABLE_V1_MULTIPROCESSING",
-                "VLLM_CACHE_ROOT", "TMPDIR"):  # fmt: skip
-        if key in os.environ:
-            monkeypatch.setenv(key, os.environ[key])
-        else:
-            monkeypatch.delenv(key, raising=False)
-    yield
-    tempfile.tempdir = None
 
 
 @pytest.fixture(scope="module")
