@@ -54,15 +54,24 @@ def snakemake_command(*args: str) -> list[str]:
 
 def demo_model_dir() -> Path:
     """The demo model directory (see module docstring); builds it on first use."""
-    prebuilt = os.environ.get("CULTURALIGN_DEMO_MODEL")
+    return cached_model_dir("CULTURALIGN_DEMO_MODEL", MODEL_KEY, MODEL_PATH)
+
+
+def cached_model_dir(
+    prebuilt_variable: str, key: str, model_path: Path, config_file: str | None = None
+) -> Path:
+    """A built model: ``$prebuilt_variable`` if set, else ``$CULTURALIGN_TEST_CACHE/key``,
+    built there on first use by the workflow's ``build_model`` rule (target ``model_path``,
+    with ``config_file`` when given) in a temporary copy of the repository, under a lock."""
+    prebuilt = os.environ.get(prebuilt_variable)
     if prebuilt:
         path = Path(prebuilt)
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"CULTURALIGN_DEMO_MODEL={prebuilt} holds no config.json")
+            raise FileNotFoundError(f"{prebuilt_variable}={prebuilt} holds no config.json")
         return path
     default_cache = Path(tempfile.gettempdir()) / "culturalign-test-cache"
     cache = Path(os.environ.get("CULTURALIGN_TEST_CACHE", default_cache))
-    target = cache / MODEL_KEY
+    target = cache / key
     marker = target / "culturalign_build.json"
     if marker.is_file():
         return target
@@ -73,15 +82,12 @@ def demo_model_dir() -> Path:
             return target
         with tempfile.TemporaryDirectory(dir=cache) as scratch:
             repo = copy_repo(Path(scratch) / "repo")
-            result = subprocess.run(
-                snakemake_command("--cores", "2", str(MODEL_PATH)),
-                cwd=repo,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            # the target first: --configfile takes every following word up to the next option
+            extra = ["--configfile", config_file] if config_file else []
+            command = snakemake_command("--cores", "2", str(model_path), *extra)
+            result = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise RuntimeError(f"build_model failed:\n{result.stdout}\n{result.stderr}")
             shutil.rmtree(target, ignore_errors=True)
-            shutil.move(str(repo / MODEL_PATH), target)
+            shutil.move(str(repo / model_path), target)
     return target

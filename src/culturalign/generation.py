@@ -268,6 +268,18 @@ def score(
     return ScoredCell(scoring, distributions, kinds, seconds, masses, stats)
 
 
+def prompt_fields(row: Any, response: str) -> dict[str, Any]:
+    """The shard columns every row takes from its prompt, and the response."""
+    return {
+        "question_id": row.question_id,
+        "country": None if pd.isna(row.country) else row.country,
+        "variant": row.variant,
+        "prompt_language": row.prompt_language,
+        "prompt": row.prompt,
+        "response": response,
+    }
+
+
 def assemble(
     prompts: pd.DataFrame,
     prompt_ids: Sequence[Sequence[int]],
@@ -284,12 +296,7 @@ def assemble(
         codes, _ = labels_by_code(row)
         records.append(
             {
-                "question_id": row.question_id,
-                "country": None if pd.isna(row.country) else row.country,
-                "variant": row.variant,
-                "prompt_language": row.prompt_language,
-                "prompt": row.prompt,
-                "response": result.text,
+                **prompt_fields(row, result.text),
                 "option_probs": [
                     {"option": code, "prob": float(prob)}
                     for code, prob in zip(codes, probs, strict=True)
@@ -436,12 +443,7 @@ def run_chat_cell(
         ]
         records.append(
             {
-                "question_id": row.question_id,
-                "country": None if pd.isna(row.country) else row.country,
-                "variant": row.variant,
-                "prompt_language": row.prompt_language,
-                "prompt": row.prompt,
-                "response": result.text,
+                **prompt_fields(row, result.text),
                 "option_probs": None
                 if found.probs is None
                 else [{"option": c, "prob": float(p)} for c, p in zip(codes, found.probs,
