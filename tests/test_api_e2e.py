@@ -282,3 +282,43 @@ def test_a_missing_key_variable_an_unknown_model_and_a_refused_key(workflow, ser
     assert run.returncode != 0
     assert f"models.demo-chat: {address} refused the key from ${KEY_ENV} (401)" in run.stderr
     assert not (workflow / target).exists()
+
+
+def test_an_api_model_translates_and_a_rerun_sends_nothing(server, tmp_path, repo_root):
+    """translation.model may be a chat API: the translate code through the openai engine."""
+    from vllm_server import post_count
+
+    from culturalign.engines import ModelSpec, load_engine
+    from culturalign.translation import (
+        CachedGenerator,
+        Translator,
+        engine_generator,
+        forward_translate,
+        load_translation_prompts,
+        model_identity,
+    )
+
+    base_url, log = server
+    entry = {"engine": "openai", "model": "demo", "base_url": base_url, "api_key_env": KEY_ENV}
+    spec = ModelSpec.from_config("demo-chat", entry)
+    plan = pd.DataFrame([{"question_id": "Q1", "language": "de", "action": "translate",
+                          "source_language": "en", "source_text": "Do you like tea?",
+                          "source_options": "Yes | No", "text": "", "options": "",
+                          "provenance": "machine-translated"}])  # fmt: skip
+    prompts = load_translation_prompts(repo_root / "resources/prompts/translation.yaml")
+    os.environ[KEY_ENV] = FAKE_KEY
+    try:
+        for attempt in range(2):
+            before = post_count(log)
+            generator = CachedGenerator(
+                tmp_path / "cache.sqlite", model_identity(spec, 32),
+                lambda: engine_generator(load_engine(spec, cache_dir=tmp_path), 32),
+            )  # fmt: skip
+            rows = forward_translate(plan, prompts, Translator(generator, spec.key, None))
+            generator.close()
+            assert rows[0]["model"] == "demo-chat" and rows[0]["text"]
+            assert rows[0]["status"] in ("ok", "rejected")
+            sent = post_count(log) - before
+            assert sent == (2 if attempt == 0 else 0)  # question and option list, then none
+    finally:
+        os.environ.pop(KEY_ENV, None)

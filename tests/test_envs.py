@@ -182,7 +182,7 @@ def test_every_rule_names_an_existing_env() -> None:
     assert {"import_benchmark", "parse_answers", "build_prompts", "index"} <= set(envs)
     for rule, path in envs.items():
         assert (ROOT / path).is_file(), f"rule {rule}: conda env {path} does not exist"
-    engine_rules = {rule for rule in ("generate", "build_model") if rule in envs}
+    engine_rules = {rule for rule in ("generate", "build_model", "translate") if rule in envs}
     for rule in engine_rules:
         assert envs[rule] == "envs/generate.yaml", f"rule {rule} must use envs/generate.yaml"
     for rule in set(envs) - engine_rules:

@@ -197,10 +197,12 @@ def test_no_answer_is_a_refusal():
     assert is_refusal("7", parse_scale("7", 1, 4))  # out of range -> no valid answer
 
 
-def test_phrase_lists_cover_all_languages():
+def test_phrase_lists_cover_all_languages(repo_root):
+    """Every language the templates have gets answer cues and refusal phrases."""
+    data = yaml.safe_load((repo_root / "resources/prompts/templates.yaml").read_text("utf-8"))
     phrases = load_phrases()
     for table in (phrases.refusal_phrases, phrases.answer_cues):
-        assert set(table) == {"en", "ar", "fa", "tr"}
+        assert set(table) == set(data["languages"]) >= {"en", "ar", "fa", "tr", "de", "pt"}
         assert all(table[language] for language in table)
 
 

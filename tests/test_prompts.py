@@ -177,8 +177,8 @@ def test_render_persona_without_country_or_unknown_country(templates):
 
 
 def test_a_language_the_templates_lack_is_named_with_its_key(templates):
-    with pytest.raises(ConfigError, match=r"key languages\.de is missing \(needed by x\)"):
-        templates.language("de", needed_by="x")
+    with pytest.raises(ConfigError, match=r"key languages\.ja is missing \(needed by x\)"):
+        templates.language("ja", needed_by="x")
 
 
 def _broken_templates(tmp_path, templates_path, edit) -> Path:

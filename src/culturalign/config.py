@@ -235,6 +235,8 @@ class WorkflowSettings:
 
     benchmarks: Mapping[str, BenchmarkSettings]
     model_keys: tuple[str, ...]
+    translation_keys: tuple[str, ...] = ()
+    """Models of config ``translation`` (forward, back), which need not be in run.models."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WorkflowSettings:
@@ -256,7 +258,11 @@ class WorkflowSettings:
         benchmarks = {
             key: BenchmarkSettings.from_config(key, defined[key], default_cells) for key in chosen
         }
-        return cls(benchmarks=benchmarks, model_keys=models)
+        return cls(
+            benchmarks=benchmarks,
+            model_keys=models,
+            translation_keys=translation_models(config),
+        )
 
     def cells(self, benchmark: str) -> list[dict[str, str]]:
         """Every (model, language, framing, reasoning) cell of one benchmark."""
@@ -275,6 +281,20 @@ class WorkflowSettings:
             for value in getattr(settings, dimension):
                 seen[value] = None
         return tuple(seen)
+
+
+def translation_models(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The model keys config ``translation`` uses (forward, then back; none when off)."""
+    block = config.get("translation") or {}
+    forward = block.get("model")
+    if not forward:
+        if block.get("back_model"):
+            raise ConfigError("config key translation.back_model needs translation.model")
+        return ()
+    keys = tuple(dict.fromkeys([forward, block.get("back_model") or forward]))
+    for name, key in (("model", forward), ("back_model", block.get("back_model") or forward)):
+        _check_known(f"translation.{name}", [key], config.get("models") or {}, "model", "models")
+    return keys
 
 
 def _check_known(key: str, chosen: Sequence[str], known: Iterable[str], what: str, section: str):

@@ -159,3 +159,81 @@ def findings_by_category(
     if not frames:
         return pd.DataFrame(columns=CATEGORY_COLUMNS)
     return pd.concat(frames, ignore_index=True)[CATEGORY_COLUMNS]
+
+
+ROUNDTRIP_COLUMNS = [
+    "finding", "metric", "model", "framing", "reasoning", "items", "n", "n_questions",
+    "n_excluded", "n_machine_translated", "mean", "ci_low", "ci_high",
+]  # fmt: skip
+"""``items``: ``all`` (every paired item) or ``roundtrip_passed`` (native items whose question
+text failed its back-translation check left out; ``n_excluded`` counts them)."""
+
+
+def roundtrip_findings(
+    items: pd.DataFrame, consistency: pd.DataFrame, settings: MetricsSettings
+) -> pd.DataFrame:
+    """The cross-lingual findings (CLCS, and the cross-lingual shift of NVAS and KL: native -
+    en) over every item and restricted to items whose native text passed its round trip (or was
+    never machine-translated nor checked), per model, framing and reasoning and pooled.
+
+    Empty when no native item's text was checked (no translation rule ran)."""
+    data = original_only(items)
+    keys = ["model", "framing", "reasoning", "question_id", "country"]
+    native = data[data["language"] == "native"]
+    if "roundtrip_passed" not in native or native["roundtrip_passed"].isna().all():
+        return pd.DataFrame(columns=ROUNDTRIP_COLUMNS)
+    failed = native.loc[native["roundtrip_passed"].eq(False).fillna(False), keys]
+    machine = native.loc[native["text_provenance"] == "machine-translated", keys]
+    clcs = consistency[consistency["clcs"].notna()]
+    marked = {
+        "failed": set(map(tuple, failed.to_numpy())),
+        "machine": set(map(tuple, machine.to_numpy())),
+    }
+
+    def flags(frame: pd.DataFrame, name: str) -> pd.Series:
+        wanted = marked[name]
+        return pd.Series([tuple(row) in wanted for row in frame[keys].to_numpy()],
+                         index=frame.index, dtype=bool)  # fmt: skip
+
+    rows = []
+    cells = sorted(set(zip(data["framing"], data["reasoning"], strict=True)))
+    for model in sorted(set(data["model"])):
+        for framing, reasoning in [("all", "all"), *cells]:
+            scores = _stratum(clcs, model, framing, reasoning)
+            cell_items = _stratum(data, model, framing, reasoning)
+            excluded_native = flags(cell_items, "failed") & (cell_items["language"] == "native")
+            for subset in ("all", "roundtrip_passed"):
+                base = {"model": model, "framing": framing, "reasoning": reasoning,
+                        "items": subset}  # fmt: skip
+                kept = scores if subset == "all" else scores[~flags(scores, "failed")]
+                if len(scores):
+                    mean, low, high, k = cluster_bootstrap(
+                        kept["clcs"], kept["question_id"], settings.bootstrap_resamples,
+                        settings.seed,
+                    )  # fmt: skip
+                    rows.append({**base, "finding": "clcs", "metric": "clcs", "n": len(kept),
+                                 "n_questions": k, "n_excluded": len(scores) - len(kept),
+                                 "n_machine_translated": int(flags(kept, "machine").sum()),
+                                 "mean": mean, "ci_low": low, "ci_high": high})  # fmt: skip
+                chosen = cell_items if subset == "all" else cell_items[~excluded_native]
+                if not {"en", "native"} <= set(cell_items["language"]):
+                    continue
+                machine = flags(chosen, "machine") & (chosen["language"] == "native")
+                excluded = int(excluded_native.sum()) if subset != "all" else 0
+                for metric in METRICS:
+                    found = paired_contrast(chosen, "language", "en", "native", metric, settings)
+                    rows.append({**base, "finding": "cross_lingual_shift", "metric": metric,
+                                 "n": found["n_pairs"], "n_questions": found["n_questions"],
+                                 "n_excluded": excluded,
+                                 "n_machine_translated": int(machine.sum()),
+                                 "mean": found.get("mean_diff"), "ci_low": found.get("ci_low"),
+                                 "ci_high": found.get("ci_high")})  # fmt: skip
+    return pd.DataFrame(rows, columns=ROUNDTRIP_COLUMNS)
+
+
+def _stratum(frame: pd.DataFrame, model: str, framing: str, reasoning: str) -> pd.DataFrame:
+    """The rows of one model in one (framing, reasoning) cell, or pooled (``all``)."""
+    frame = frame[frame["model"] == model]
+    if framing == "all":
+        return frame
+    return frame[(frame["framing"] == framing) & (frame["reasoning"] == reasoning)]

@@ -58,6 +58,8 @@ SHARD_COLUMNS = (
     "variant",
     "prompt_language",
     "prompt",
+    "text_provenance",
+    "roundtrip_passed",
     "response",
     "option_probs",
     "option_probs_source",
@@ -113,7 +115,9 @@ def stop_token_ids(tokenizer: Any, extra: Sequence[int] = ()) -> set[int]:
 
 def check_prompts(prompts: pd.DataFrame, where: str) -> None:
     """Raise naming the table when a column run_cell needs is missing."""
-    missing = [column for column in PROMPT_COLUMNS if column not in prompts.columns]
+    # text_provenance / roundtrip_passed are optional (prompt tables made before them)
+    needed = [c for c in PROMPT_COLUMNS if c not in ("text_provenance", "roundtrip_passed")]
+    missing = [column for column in needed if column not in prompts.columns]
     if missing:
         raise ConfigError(f"{where}: missing column(s) {', '.join(missing)}")
 
@@ -276,8 +280,15 @@ def prompt_fields(row: Any, response: str) -> dict[str, Any]:
         "variant": row.variant,
         "prompt_language": row.prompt_language,
         "prompt": row.prompt,
+        # prompt tables written before provenance was recorded lack these two
+        "text_provenance": getattr(row, "text_provenance", None),
+        "roundtrip_passed": _optional_bool(getattr(row, "roundtrip_passed", None)),
         "response": response,
     }
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None or pd.isna(value) else bool(value)
 
 
 def assemble(
@@ -326,6 +337,7 @@ def assemble(
     frame = pd.DataFrame.from_records(records, columns=list(SHARD_COLUMNS))
     # a string column even when every value is missing (neutral cells), as in the prompts table
     frame["country"] = frame["country"].astype("string")
+    frame["roundtrip_passed"] = frame["roundtrip_passed"].astype(pd.BooleanDtype())
     return frame
 
 
@@ -466,6 +478,7 @@ def run_chat_cell(
         )  # fmt: skip
     frame = pd.DataFrame.from_records(records, columns=list(SHARD_COLUMNS))
     frame["country"] = frame["country"].astype("string")
+    frame["roundtrip_passed"] = frame["roundtrip_passed"].astype(pd.BooleanDtype())
     for column in ("n_prompt_tokens", "n_output_tokens"):
         frame[column] = frame[column].astype("Int64")
     sources = frame["option_probs_source"].value_counts().to_dict()

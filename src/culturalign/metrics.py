@@ -289,6 +289,7 @@ SHARD_COLUMNS = ("question_id", "country", "variant", "prompt_language", "respon
                  "option_probs", "option_probs_source", "option_coverage",
                  "option_codes")  # fmt: skip
 ANSWER_KEYS = ("question_id", "country", "variant", "prompt_language")
+PROVENANCE_COLUMNS = ("text_provenance", "roundtrip_passed")
 
 
 def load_shards(
@@ -304,7 +305,9 @@ def load_shards(
         missing = [c for c in SHARD_COLUMNS if c not in frame.columns]
         if missing:
             raise MetricsError(f"{path}: missing column(s) {', '.join(missing)}")
-        frame = frame[list(SHARD_COLUMNS)].copy()
+        # the text's provenance, where the shard records it (not before the translate rule)
+        kept = [*SHARD_COLUMNS, *(c for c in PROVENANCE_COLUMNS if c in frame.columns)]
+        frame = frame[kept].copy()
         parsed = read_table(answers_path)
         if len(parsed) != len(frame):
             raise MetricsError(
@@ -416,6 +419,8 @@ def item_table(
                 "max_prob": None if probs is None else float(probs.max()),
                 "distribution": distribution, "shown_position": position,
                 "n_options": len(shown), "_probs": probs,
+                "text_provenance": getattr(row, "text_provenance", None),
+                "roundtrip_passed": _optional_flag(getattr(row, "roundtrip_passed", None)),
             }  # fmt: skip
             if hv is not None:
                 record["human_mean"] = human_mean(hv, lo)
@@ -434,8 +439,13 @@ _ITEM_COLUMNS = [
     "prompt_language",
     "scale_type", "scale_min", "scale_max", "nvas_mode", "answer", "expected", "human_mean",
     "nvas", "overlap", "kld", "jsd_similarity", "representativeness", "emd", "refusal",
-    "leakage", "max_prob", "distribution", "shown_position", "n_options", "_probs",
+    "leakage", "max_prob", "distribution", "shown_position", "n_options", "text_provenance",
+    "roundtrip_passed", "_probs",
 ]  # fmt: skip
+
+
+def _optional_flag(value: Any) -> bool | None:
+    return None if _is_missing(value) else bool(value)
 
 
 def _typed_items(items: pd.DataFrame) -> pd.DataFrame:
@@ -444,6 +454,10 @@ def _typed_items(items: pd.DataFrame) -> pd.DataFrame:
     for column in ("expected", "human_mean", "nvas", "overlap", "kld", *PEER_METRICS,
                    "max_prob"):  # fmt: skip
         items[column] = pd.to_numeric(items[column], errors="coerce").astype(float)
+    items["roundtrip_passed"] = items["roundtrip_passed"].astype(pd.BooleanDtype())
+    items["text_provenance"] = (
+        items["text_provenance"].astype(object).where(items["text_provenance"].notna(), None)
+    )
     items["refusal"] = items["refusal"].astype(bool)
     items["leakage"] = items["leakage"].astype(bool)
     return items.sort_values(list(ITEM_KEYS), ignore_index=True)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from culturalign.constants import FRAMINGS  # noqa: E402
+from culturalign.constants import FRAMINGS, ORIGINAL_VARIANT  # noqa: E402
 from culturalign.io import atomic_path  # noqa: E402
 
 plt.rcParams.update(
@@ -206,6 +206,8 @@ def en_native_scatter(items: pd.DataFrame, stem: str | Path, metric: str = "nvas
     """Each point one (framing, reasoning, question, country): the metric asked in English
     (x) against the same item asked in the country's language (y); one panel per model."""
     keys = ["model", "framing", "reasoning", "question_id", "country"]
+    if "variant" in items:
+        items = items[items["variant"] == ORIGINAL_VARIANT]  # robustness variants pair apart
     en = items[items["language"] == "en"].set_index(keys)[metric]
     native = items[items["language"] == "native"].set_index(keys)[metric]
     pairs = pd.concat({"en": en, "native": native}, axis=1).dropna().reset_index()

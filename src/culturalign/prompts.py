@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import string
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,27 @@ from culturalign.constants import CELL_LANGUAGES, FRAMINGS, LABEL_KINDS, ORIGINA
 from culturalign.errors import ConfigError
 from culturalign.populations import LANGUAGE_CODE, localized_country_name, native_languages
 
+LOG = logging.getLogger(__name__)
+
 TRANSLATION_COLUMNS: tuple[str, ...] = ("question_id", "language", "text")
-OPTIONAL_TRANSLATION_COLUMNS: tuple[str, ...] = ("options",)
-"""``options``: the option texts in that language, in code order, separated by `` | ``."""
+OPTIONAL_TRANSLATION_COLUMNS: tuple[str, ...] = (
+    "options",
+    "provenance",
+    "status",
+    "roundtrip_passed",
+    "chrf",
+)
+"""``options``: the option texts in that language, in code order, separated by `` | ``;
+``provenance``: human-validated, team-written, human (the default) or machine-translated;
+``status``: ok (the default) or rejected (a machine translation that broke its option list:
+its prompts are left out); ``roundtrip_passed`` (true/false) and ``chrf``: the
+back-translation check (``culturalign.translation``)."""
+TRANSLATION_PROVENANCES: tuple[str, ...] = (
+    "human-validated",
+    "team-written",
+    "human",
+    "machine-translated",
+)
 OPTION_SEPARATOR = "|"
 PROMPT_COLUMNS: tuple[str, ...] = (
     "question_id",
@@ -47,9 +66,13 @@ PROMPT_COLUMNS: tuple[str, ...] = (
     "label_kind",
     "option_labels",
     "option_codes",
+    "text_provenance",
+    "roundtrip_passed",
 )
 """``option_labels`` / ``option_codes``: the options as the prompt shows them, in display
-order (label shown, and the benchmark's option code it stands for)."""
+order (label shown, and the benchmark's option code it stands for); ``text_provenance``:
+where the question text comes from (:data:`culturalign.translation.PROVENANCES`);
+``roundtrip_passed``: its back-translation check (null when none was made)."""
 
 # Placeholders each template may use, and those it must use.
 _FRAMING_FIELDS = {"question", "country"}
@@ -190,35 +213,67 @@ class Templates:
 
 
 @dataclass(frozen=True)
+class TranslationEntry:
+    """One row of a translation table."""
+
+    question_id: str
+    language: str
+    text: str
+    options: tuple[str, ...] | None
+    provenance: str
+    status: str = "ok"
+    roundtrip_passed: bool | None = None
+    chrf: float | None = None
+
+
+@dataclass(frozen=True)
 class Translations:
     """Question text in other languages: ``frame`` has columns question_id, language, text
-    and optionally options."""
+    and optionally options, provenance, status, roundtrip_passed and chrf."""
 
     path: Path
     frame: pd.DataFrame
-    _texts: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = field(
-        init=False, repr=False, compare=False
-    )
+    _entries: dict[tuple[str, str], TranslationEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        has_options = "options" in self.frame.columns
-        texts = {}
-        for row in self.frame.itertuples(index=False):
+        entries = {}
+        for row in self.frame.to_dict("records"):
             options = None
-            if has_options and isinstance(row.options, str) and row.options.strip():
-                options = tuple(part.strip() for part in row.options.split(OPTION_SEPARATOR))
-            texts[(str(row.question_id), str(row.language))] = (str(row.text), options)
-        object.__setattr__(self, "_texts", texts)
+            value = row.get("options")
+            if isinstance(value, str) and value.strip():
+                options = tuple(part.strip() for part in value.split(OPTION_SEPARATOR))
+            passed = row.get("roundtrip_passed") or None
+            chrf = row.get("chrf") or None
+            entry = TranslationEntry(
+                question_id=str(row["question_id"]),
+                language=str(row["language"]),
+                text=str(row["text"]),
+                options=options,
+                provenance=str(row.get("provenance") or "human"),
+                status=str(row.get("status") or "ok"),
+                roundtrip_passed=None if passed is None else passed == "true",
+                chrf=None if chrf is None else float(chrf),
+            )
+            entries[(entry.question_id, entry.language)] = entry
+        object.__setattr__(self, "_entries", entries)
+
+    def entry(self, question_id: str, language: str) -> TranslationEntry | None:
+        """The table's row for (question, language), or ``None``."""
+        return self._entries.get((question_id, language))
+
+    def entries(self) -> list[TranslationEntry]:
+        """Every row, in table order."""
+        return list(self._entries.values())
 
     def text(self, question_id: str, language: str) -> str | None:
         """The question's text in ``language``, or ``None`` when the table has none."""
-        entry = self._texts.get((question_id, language))
-        return None if entry is None else entry[0]
+        entry = self.entry(question_id, language)
+        return None if entry is None else entry.text
 
     def options(self, question_id: str, language: str) -> tuple[str, ...] | None:
         """The question's option texts in ``language`` (code order), if the table has them."""
-        entry = self._texts.get((question_id, language))
-        return None if entry is None else entry[1]
+        entry = self.entry(question_id, language)
+        return None if entry is None else entry.options
 
 
 # --------------------------------------------------------------------------- templates
@@ -414,9 +469,11 @@ def load_translations(path: str | Path) -> Translations:
             for row in reader:
                 line = reader.line_num
                 values = {column: (row.get(column) or "").strip() for column in columns}
+                rejected = values.get("status") == "rejected"
                 for column in TRANSLATION_COLUMNS:
-                    if not values[column]:
+                    if not values[column] and not (column == "text" and rejected):
                         raise ConfigError(f"{path}: line {line}, column {column}: empty value")
+                _check_translation_flags(values, f"{path}: line {line}")
                 if not LANGUAGE_CODE.match(values["language"]) or values["language"] == "en":
                     raise ConfigError(
                         f"{path}: line {line}, column language: {values['language']!r} is not "
@@ -434,6 +491,27 @@ def load_translations(path: str | Path) -> Translations:
             raise ConfigError(f"{path}: line {reader.line_num}: {exc}") from exc
     frame = pd.DataFrame(records, columns=columns)
     return Translations(path=path, frame=frame)
+
+
+def _check_translation_flags(values: Mapping[str, str], where: str) -> None:
+    """Check the optional provenance / status / round-trip columns of one row."""
+    allowed = {
+        "provenance": TRANSLATION_PROVENANCES,
+        "status": ("ok", "rejected"),
+        "roundtrip_passed": ("true", "false"),
+    }
+    for column, choices in allowed.items():
+        value = values.get(column, "")
+        if value and value not in choices:
+            raise ConfigError(
+                f"{where}, column {column}: {value!r} is not one of {', '.join(choices)}"
+            )
+    chrf = values.get("chrf", "")
+    if chrf:
+        try:
+            float(chrf)
+        except ValueError:
+            raise ConfigError(f"{where}, column chrf: {chrf!r} is not a number") from None
 
 
 def template_hash(templates_path: str | Path, translations_path: str | Path | None = None) -> str:
@@ -635,6 +713,7 @@ def build_prompts(
             raise ConfigError(f"unknown {name} {value!r} (expected one of {', '.join(allowed)})")
     iso3 = dict(zip(populations["country"].astype(str), populations["iso3"], strict=True))
     rows: list[dict[str, Any]] = []
+    skipped: dict[tuple[str, str], None] = {}
     for target in prompt_targets(
         questions, pairs, populations, language, framing, question_ids=question_ids,
         selected_populations=selected_populations, where=where,
@@ -644,9 +723,11 @@ def build_prompts(
         codes = [int(option["code"]) for option in options]
         labels = [str(option["label"]) for option in options]
         kind = label_kind(labels, f"question {question.question_id}: ")
-        text, option_texts = _question_text(
-            question, prompt_language, translations, language, framing
-        )
+        source = _question_text(question, prompt_language, translations, language, framing)
+        if source.rejected:
+            skipped.setdefault((question.question_id, prompt_language), None)
+            continue  # a rejected machine translation is never asked (nor asked in English)
+        text, option_texts = source.text, source.options
         cell = f"the {language}/{framing}/{reasoning} prompts"
         block = templates.language(prompt_language, needed_by=cell)
         code_of = iso3.get(country) if country is not None else None
@@ -691,13 +772,34 @@ def build_prompts(
                     "label_kind": kind,
                     "option_labels": labels,
                     "option_codes": shown_codes,
+                    "text_provenance": source.provenance,
+                    "roundtrip_passed": source.roundtrip_passed,
                 }
             )
+    if skipped:
+        LOG.warning(
+            "%d (question, language) pair(s) left out of the %s/%s/%s prompts: their machine "
+            "translation was rejected (translations/review.csv), e.g. %s",
+            len(skipped), language, framing, reasoning, ", ".join(map("/".join, list(skipped)[:5])),
+        )  # fmt: skip
     frame = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
+    frame.attrs["skipped_translations"] = [list(pair) for pair in skipped]
+    frame["roundtrip_passed"] = frame["roundtrip_passed"].astype(pd.BooleanDtype())
     # A string column even when every value is missing (neutral cells), so all prompt tables
     # share one Parquet schema; missing values read back as NA (test with pandas.isna).
     frame["country"] = frame["country"].astype(pd.StringDtype())
     return frame.astype({"scale_min": "int64", "scale_max": "int64"})
+
+
+@dataclass(frozen=True)
+class QuestionText:
+    """A question's text in a prompt language, with where it comes from."""
+
+    text: str
+    options: list[str] | None
+    provenance: str
+    roundtrip_passed: bool | None = None
+    rejected: bool = False
 
 
 def _question_text(
@@ -706,7 +808,7 @@ def _question_text(
     translations: Translations | None,
     cell_language: str,
     framing: str,
-) -> tuple[str, list[str] | None]:
+) -> QuestionText:
     """The question's text in the prompt language, and its option texts when it shows them."""
     shown = bool(getattr(question, "show_options", False))
     listed_options = [option["text"] for option in question.options] if shown else None
@@ -714,31 +816,34 @@ def _question_text(
     if prompt_language == getattr(question, "original_language", None) and isinstance(
         own_text, str
     ):
-        return own_text, listed_options  # the benchmark's own text (and option texts)
+        return QuestionText(own_text, listed_options, "original")  # the benchmark's own text
     if prompt_language == "en":
-        return str(question.text_en), listed_options
+        return QuestionText(str(question.text_en), listed_options, "original")
     if translations is None:
         raise ConfigError(
             f"question {question.question_id}: the {cell_language}/{framing} prompts need "
             f"{prompt_language} text, but no translation table is configured "
-            "(config key prompts.translations)"
+            "(config key prompts.translations, or translation.model to translate it)"
         )
-    text = translations.text(question.question_id, prompt_language)
-    if text is None:
+    entry = translations.entry(question.question_id, prompt_language)
+    if entry is None:
         raise ConfigError(
             f"{translations.path}: no {prompt_language} text for question "
             f"{question.question_id} (needed by the {cell_language}/{framing} prompts; "
-            "add a row question_id, language, text or point config key prompts.translations "
-            "at a table that has it)"
+            "add a row question_id, language, text, point config key prompts.translations "
+            "at a table that has it, or set translation.model to translate it)"
         )
+    if entry.status == "rejected":
+        return QuestionText("", None, entry.provenance, False, rejected=True)
+    found = QuestionText(entry.text, None, entry.provenance, entry.roundtrip_passed)
     if not shown:
-        return text, None
-    options = translations.options(question.question_id, prompt_language)
+        return found
+    options = entry.options
     if options is None or len(options) != len(listed_options):
-        found = "none" if options is None else f"{len(options)}"
+        count = "none" if options is None else f"{len(options)}"
         raise ConfigError(
             f"{translations.path}: question {question.question_id} ({prompt_language}): column "
             f"options must hold its {len(listed_options)} option texts separated by "
-            f"'{OPTION_SEPARATOR}' (found {found})"
+            f"'{OPTION_SEPARATOR}' (found {count})"
         )
-    return text, list(options)
+    return QuestionText(entry.text, list(options), entry.provenance, entry.roundtrip_passed)

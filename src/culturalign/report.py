@@ -301,9 +301,11 @@ def build_report(
     model_comparison: pd.DataFrame | None = None,
     sensitivity_tables: SensitivityTables | None = None,
     run_aggregates: pd.DataFrame | None = None,
+    translations: TranslationTables | None = None,
 ) -> Path:
     """Render results/{benchmark}/report.html: one self-contained file (figures inlined)."""
     tables = sensitivity_tables or SensitivityTables()
+    translated = translations or TranslationTables()
     uri = {name: image_data_uri(path) for name, path in figures.items()}
     lrt = pd.DataFrame(stats.get("lrt", []))
     if not lrt.empty:
@@ -348,6 +350,7 @@ def build_report(
             *headline_sentences(summary, findings, stats, collapse, robust_findings),
             *sensitivity_sentences(tables),
             *category_sentences(findings_by_category),
+            *roundtrip_sentences(translated.roundtrip),
         ],
         figures=uri,
         summary_table=_table(summary),
@@ -394,8 +397,88 @@ def build_report(
             and run_aggregates["published"].notna().any()
         ),
         metrics_mode=str(dict(config).get("metrics", {}).get("mode", "default")),
+        text_provenance_table=_table(translated.provenance),
+        review_table=_table(review_summary(translated.review), 1),
+        roundtrip_table=_table(translated.roundtrip, 2),
+        roundtrip_sentences=roundtrip_sentences(translated.roundtrip),
+        translations_on=not translated.review.empty,
     )
     return write_text_atomic(html, out_path)
+
+
+def native_text_provenance(items: pd.DataFrame) -> pd.DataFrame:
+    """Native items (original wording) per prompt language and text provenance, with how
+    many passed, failed or skipped the back-translation check."""
+    columns = ["prompt_language", "text_provenance", "items", "questions", "roundtrip_passed",
+               "roundtrip_failed", "not_checked"]  # fmt: skip
+    if items.empty or "text_provenance" not in items:
+        return pd.DataFrame(columns=columns)
+    native = items[(items["language"] == "native") & (items["variant"] == "original")]
+    rows = []
+    for (language, provenance), group in native.groupby(
+        ["prompt_language", native["text_provenance"].fillna("unrecorded")], sort=True
+    ):
+        passed = group["roundtrip_passed"]
+        rows.append({"prompt_language": language, "text_provenance": provenance,
+                     "items": len(group), "questions": group["question_id"].nunique(),
+                     "roundtrip_passed": int(passed.eq(True).sum()),
+                     "roundtrip_failed": int(passed.eq(False).sum()),
+                     "not_checked": int(passed.isna().sum())})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def review_summary(review: pd.DataFrame) -> pd.DataFrame:
+    """translations/review.csv per language and provenance: counts and median scores."""
+    if review.empty:
+        return review
+    rows = []
+    for (language, provenance), group in review.groupby(["language", "provenance"], sort=True):
+        rows.append({"language": language, "provenance": provenance, "texts": len(group),
+                     "rejected": int((group["status"] == "rejected").sum()),
+                     "flagged": int(group["flagged"].astype(bool).sum()),
+                     "passed": int(group["roundtrip_passed"].astype(bool).sum()),
+                     "median_chrf": group["chrf"].median(),
+                     "median_bleu": group["bleu"].median()})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def roundtrip_sentences(roundtrip: pd.DataFrame) -> list[str]:
+    """Per model and finding, the pooled cross-lingual figure over every item beside the one
+    restricted to native texts that passed their round trip."""
+    if roundtrip.empty:
+        return []
+    pooled = roundtrip[roundtrip["framing"] == "all"]
+    names = {
+        ("clcs", "clcs"): "CLCS",
+        ("cross_lingual_shift", "nvas"): "the cross-lingual shift of NVAS (native - en)",
+        ("cross_lingual_shift", "kld"): "the cross-lingual shift of KL (native - en)",
+    }
+    sentences = []
+    for (model, finding, metric), group in pooled.groupby(["model", "finding", "metric"]):
+        rows = group.set_index("items")
+        if not {"all", "roundtrip_passed"} <= set(rows.index) or not rows.loc["all", "n"]:
+            continue
+        every, kept = rows.loc["all"], rows.loc["roundtrip_passed"]
+        sentences.append(
+            f"{model}: {names.get((finding, metric), f'{finding} ({metric})')} is "
+            f"{_number(every['mean'])} over all {int(every['n'])} en/native pairs and "
+            f"{_number(kept['mean'])} over the {int(kept['n'])} whose native text passed its "
+            f"back-translation check ({int(kept['n_excluded'])} native items excluded)."
+        )
+    return sentences
+
+
+def _number(value: Any) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{float(value):.1f}"
+
+
+@dataclass
+class TranslationTables:
+    """Where the native prompts' text comes from, as the report shows it."""
+
+    provenance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    review: pd.DataFrame = field(default_factory=pd.DataFrame)
+    roundtrip: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass

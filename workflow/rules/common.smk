@@ -107,10 +107,51 @@ def summary_file(benchmark: str) -> str:
     return f"results/{benchmark}/{SUMMARY_FILES[BENCHMARKS[benchmark].kind]}"
 
 
-def translations_input(wildcards) -> list[str]:
-    """Only native cells read the translation table (English cells do not rerun on edits)."""
+TRANSLATION_DIR = "results/{benchmark}/translations"
+
+
+def translated_languages(wildcards) -> list[str]:
+    """One table per language the plan names (known once the checkpoint has run)."""
+    import pandas as pd
+
+    plan = checkpoints.plan_translations.get(benchmark=wildcards.benchmark).output.plan
+    languages = sorted(set(pd.read_csv(plan, dtype=str, keep_default_na=False)["language"]))
+    return [f"{TRANSLATION_DIR}/languages/{language}.tsv".format(benchmark=wildcards.benchmark)
+            for language in languages]  # fmt: skip
+
+
+def translation_model_inputs(wildcards) -> list[str]:
+    """The translation models' directories, when the workflow builds them."""
+    return [path for key in SETTINGS.translation_keys
+            for path in build_input(config["models"][key])]  # fmt: skip
+
+
+def translated_benchmarks() -> list[str]:
+    """The selected benchmarks whose native cells get machine translations (config key
+    translation.model)."""
+    if not SETTINGS.translation_keys:
+        return []
+    return [key for key, settings in SETTINGS.benchmarks.items() if "native" in settings.languages]
+
+
+def human_translations(wildcards) -> list[str]:
+    """A benchmark's configured (human) translation table, if any."""
     path = prompt_setting(wildcards.benchmark, "translations")
-    return [path] if wildcards.language == "native" and path else []
+    return [path] if path else []
+
+
+def translation_table(wildcards) -> list[str]:
+    """The translation table native prompts read: the merged one when translation.model fills
+    the human table's gaps, else the human table (if any)."""
+    if wildcards.benchmark in translated_benchmarks():
+        return [f"results/{wildcards.benchmark}/translations/table.tsv"]
+    return human_translations(wildcards)
+
+
+def translations_input(wildcards) -> list[str]:
+    """Only native cells read the translation table (English cells do not rerun on edits):
+    the human table, or the merged one when translation.model fills its gaps."""
+    return translation_table(wildcards) if wildcards.language == "native" else []
 
 
 def selected_benchmarks() -> list[str]:

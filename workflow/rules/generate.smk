@@ -19,17 +19,19 @@ GENERATION = config["generation"]
 GENERATE_THREADS = workflow.resource_settings.cores or 8
 ALL_SHARDS = [path for key in selected_benchmarks() for path in shards(key)]
 
+# Every model this run starts: those it evaluates, and those that translate.
+RUN_MODELS = tuple(dict.fromkeys((*SETTINGS.model_keys, *SETTINGS.translation_keys)))
 # Models the workflow builds itself (a `build:` recipe), by their output directory.
 BUILT_MODELS = {
     str(config["models"][key]["path"]): config["models"][key]["build"]
-    for key in SETTINGS.model_keys
+    for key in RUN_MODELS
     if config["models"][key].get("build")
 }
 
 
 if GENERATION["mode"] == "run":
     try:
-        for _key in SETTINGS.model_keys:
+        for _key in RUN_MODELS:
             check_model_path(_key, config["models"][_key])
     except CulturalignError as exc:
         raise WorkflowError(f"culturalign: {exc}") from None

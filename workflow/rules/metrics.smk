@@ -40,6 +40,8 @@ rule summarise_metrics:
         consistency_summary="results/{benchmark}/metrics/consistency_summary.csv",
         findings="results/{benchmark}/metrics/findings.csv",
         findings_by_category="results/{benchmark}/metrics/findings_by_category.csv",
+        # cross-lingual findings restricted to native texts that passed their round trip
+        roundtrip="results/{benchmark}/metrics/roundtrip_findings.csv",
     params:
         metrics=config["metrics"],
     log:
@@ -64,7 +66,7 @@ rule robustness:
         unpack(benchmark_tables),
         shards=lambda w: shards(w.benchmark),
         answers=lambda w: answers(w.benchmark),
-        translations=lambda w: [p] if (p := prompt_setting(w.benchmark, "translations")) else [],
+        translations=translation_table,
         schema=source_file("workflow/schemas/robustness_items.schema.yaml"),
     output:
         per_item="results/{benchmark}/robustness/items.parquet",

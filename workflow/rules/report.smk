@@ -33,6 +33,10 @@ rule report:
         surrogate=rules.sensitivity.output.surrogate,
         sensitivity_summary=rules.sensitivity.output.summary,
         published_aggregates=lambda w: published_aggregates(w.benchmark),
+        item_scores=rules.compute_metrics.output.item_scores,
+        roundtrip=rules.summarise_metrics.output.roundtrip,
+        review=lambda w: [f"results/{w.benchmark}/translations/review.csv"]
+        if w.benchmark in translated_benchmarks() else [],
         # Read for their provenance metadata only (model, revision, engine, template hash).
         shards=lambda w: shards(w.benchmark),
     output:

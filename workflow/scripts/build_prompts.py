@@ -58,6 +58,7 @@ def main(snakemake):
         "benchmark": read_metadata(snakemake.input.questions).get("benchmark"),
         "variants": variants,
         "benchmark_variants": plugin.extra_variants(),
+        "skipped_translations": frame.attrs.get("skipped_translations", []),
     }
     write_table(frame, snakemake.output[0], snakemake.input.schema, metadata)
     logging.getLogger("culturalign").info(

@@ -45,6 +45,13 @@ def main(snakemake):
             if snakemake.input.published_aggregates
             else None,
         ),
+        translations=report.TranslationTables(
+            provenance=report.native_text_provenance(pd.read_parquet(snakemake.input.item_scores)),
+            review=read_csv(snakemake.input.review[0])
+            if snakemake.input.review
+            else pd.DataFrame(),
+            roundtrip=read_csv(snakemake.input.roundtrip),
+        ),
         figures=figures,
         provenance=provenance,
         provenance_json=provenance_json,

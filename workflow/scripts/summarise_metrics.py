@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.findings import findings_by_category, findings_table
+from culturalign.findings import findings_by_category, findings_table, roundtrip_findings
 from culturalign.io import write_csv_atomic
 from culturalign.metrics import MetricsSettings, consistency_summary, summary_table
 
@@ -24,6 +24,7 @@ def main(snakemake):
     questions = pd.read_parquet(snakemake.input.questions)
     by_category = findings_by_category(items, questions, settings)
     write_csv_atomic(by_category, snakemake.output.findings_by_category)
+    write_csv_atomic(roundtrip_findings(items, consistency, settings), snakemake.output.roundtrip)
     logging.getLogger("culturalign").info(
         "%d cells summarised, %d findings rows (%d resamples, seed %d)",
         len(summary), len(findings), settings.bootstrap_resamples, settings.seed,
