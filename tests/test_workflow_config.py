@@ -25,10 +25,12 @@ def config(**extra) -> dict:
 
 def test_defaults_are_filled_in_from_the_schemas():
     filled = config()
-    assert filled["generation"] == {"mode": "run", "logprobs": 20, "logprob_positions": 4,
-                                    "max_tokens": {"zero": 8, "cot": 64}, "seed": 0}  # fmt: skip
+    assert filled["generation"] == {"mode": "run", "jobs": "cell", "logprobs": 20,
+                                    "logprob_positions": 4, "max_tokens": {"zero": 8, "cot": 64},
+                                    "seed": 0}  # fmt: skip
     assert filled["cells"]["framings"] == ["neutral", "persona", "observer"]
     assert filled["models"]["a"]["engine"] == "vllm" and filled["models"]["a"]["device"] == "cpu"
+    assert filled["translation"]["model"] is None  # no machine translation by default
     block = filled["benchmarks"]["menavalues"]
     assert block["source"] == "resources/benchmark/MenaValues_Benchmark.xlsx"  # the plug-in's
     assert block["subset"] == {"questions": None, "populations": None}  # the common schema's

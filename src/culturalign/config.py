@@ -145,6 +145,12 @@ def validate_config(
     return config
 
 
+def rule_name(*parts: str) -> str:
+    """A Snakemake rule name from config keys (``generate``, ``menavalues``, ``smollm2-135m``
+    -> ``generate_menavalues_smollm2_135m``)."""
+    return "_".join(re.sub(r"\W", "_", part) for part in parts)
+
+
 def alternation(values: Iterable[str]) -> str:
     """A regular expression matching exactly one of ``values`` (for wildcard constraints)."""
     return "|".join(re.escape(value) for value in values) or "(?!)"

@@ -53,6 +53,44 @@ if GENERATION["mode"] == "run":
             script:
                 "../scripts/build_model.py"
 
+
+if GENERATION["mode"] == "run" and GENERATION["jobs"] == "model":
+    # One job per benchmark x model: every cell of the model with one engine start (the
+    # start dominates small cells); shards are written one by one as their cells finish.
+    for _benchmark in selected_benchmarks():
+        for _model in SETTINGS.model_keys:
+            _cells = [c for c in SETTINGS.cells(_benchmark) if c["model"] == _model]
+            _entry = config["models"][_model]
+
+            rule:
+                name:
+                    cfg.rule_name("generate", _benchmark, _model)
+                input:
+                    prompts=[PROMPTS.format(benchmark=_benchmark, **c) for c in _cells],
+                    model=build_input(_entry),
+                    schema=source_file("workflow/schemas/generation.schema.yaml"),
+                output:
+                    [SHARD.format(benchmark=_benchmark, **c) for c in _cells],
+                params:
+                    model_key=_model,
+                    model={k: v for k, v in _entry.items() if k != "published_as"},
+                    cells=[{"benchmark": _benchmark, **c} for c in _cells],
+                    generation=GENERATION,
+                    cache_dir="resources/.cache",
+                threads: job_threads(_entry, GENERATE_THREADS)
+                resources:
+                    gpu=job_gpus(_entry),
+                    mem_mb=job_resources(_entry)["mem_mb"],
+                    runtime=job_resources(_entry)["runtime"] * len(_cells),
+                log:
+                    log_path(f"generate/{_benchmark}/{_model}"),
+                conda:
+                    "../../envs/generate.yaml"
+                script:
+                    "../scripts/generate_model.py"
+
+elif GENERATION["mode"] == "run":
+
     rule generate:
         input:
             prompts=PROMPTS,
