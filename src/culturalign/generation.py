@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -519,6 +520,29 @@ def model_provenance(engine: BaseEngine) -> dict[str, Any]:
         "chat_template": spec.chat_template,
         "chat_template_sha256": sha256_text(template) if isinstance(template, str) else None,
     }
+
+
+def run_shard(
+    engine: BaseEngine,
+    cell: Mapping[str, str],
+    prompts_path: str | Path,
+    generation: Mapping[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One cell's shard from its prompts table with config ``generation``'s settings:
+    ``(frame, metadata)`` (provenance included), ready for :func:`write_table`."""
+    from culturalign.tables import read_metadata
+
+    frame, run_metadata = run_cell(
+        engine,  # type: ignore[arg-type]
+        pd.read_parquet(prompts_path),
+        reasoning=cell["reasoning"],
+        max_tokens=generation["max_tokens"][cell["reasoning"]],
+        logprobs=generation["logprobs"],
+        logprob_positions=generation["logprob_positions"],
+        seed=generation["seed"],
+        where=str(prompts_path),
+    )
+    return frame, shard_metadata(engine, cell, read_metadata(prompts_path), run_metadata)
 
 
 def shard_metadata(

@@ -459,6 +459,33 @@ class Translator:
     revision: str | None
 
 
+def _ask(
+    rows: Sequence[dict[str, Any]],
+    prompts: TranslationPrompts,
+    translator: Translator,
+    back: bool,
+) -> list[tuple[tuple[str, str], str | None]]:
+    """One batch: each row's text and, when it has options, its option list, forward
+    (source -> language, from ``source_text`` / ``source_options``) or back (from ``text`` /
+    ``options``). Per row ``((text reply, answered at), option-list reply or None)``."""
+    text_key, options_key = ("text", "options") if back else ("source_text", "source_options")
+    asks: list[str] = []
+    for row in rows:
+        source, target = row["source_language"], row["language"]
+        if back:
+            source, target = target, source
+        asks.append(prompts.render(source, target, "text", row[text_key]))
+        options = split_options(row[options_key])
+        if options:
+            asks.append(prompts.render(source, target, "options", numbered_list(options)))
+    replies = iter(translator.generate(asks))
+    answers = []
+    for row in rows:
+        text = next(replies)
+        answers.append((text, next(replies)[0] if split_options(row[options_key]) else None))
+    return answers
+
+
 def forward_translate(
     plan: pd.DataFrame, prompts: TranslationPrompts, forward: Translator
 ) -> list[dict[str, Any]]:
@@ -467,18 +494,9 @@ def forward_translate(
     without the round trip."""
     rows = [dict(row) for row in plan.to_dict("records")]
     to_translate = [row for row in rows if row["action"] == "translate"]
-    asks: list[str] = []
-    for row in to_translate:
-        source, target = row["source_language"], row["language"]
-        asks.append(prompts.render(source, target, "text", row["source_text"]))
-        options = split_options(row["source_options"])
-        if options:
-            asks.append(prompts.render(source, target, "options", numbered_list(options)))
-    replies = iter(forward.generate(asks))
-    for row in to_translate:
-        text, at = next(replies)
+    answers = _ask(to_translate, prompts, forward, back=False)
+    for row, ((text, at), options_reply) in zip(to_translate, answers, strict=True):
         source_options = split_options(row["source_options"])
-        options_reply = next(replies)[0] if source_options else None
         options, reason = check_translation(row["source_text"], text, source_options,
                                             options_reply)  # fmt: skip
         row.update(
@@ -506,17 +524,10 @@ def back_translate(
     and return the language's table (:data:`LANGUAGE_COLUMNS`). ``source_options`` becomes
     the numbered list the round trip of the options is scored against."""
     usable = [row for row in rows if row["status"] == "ok"]
-    asks = []
-    for row in usable:
-        source, target = row["language"], row["source_language"]
-        asks.append(prompts.render(source, target, "text", row["text"]))
-        options = split_options(row["options"])
-        if options:
-            asks.append(prompts.render(source, target, "options", numbered_list(options)))
-    replies = iter(backward.generate(asks))
-    for row in usable:
-        row["back_text"] = next(replies)[0]
-        row["back_options"] = next(replies)[0] if split_options(row["options"]) else ""
+    for row, ((text, _), options_reply) in zip(
+        usable, _ask(usable, prompts, backward, back=True), strict=True
+    ):
+        row["back_text"], row["back_options"] = text, options_reply or ""
         row["back_model"], row["back_model_revision"] = backward.model, backward.revision
     for row in rows:
         for column in ("back_text", "back_options", "back_model"):

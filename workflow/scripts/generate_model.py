@@ -4,12 +4,11 @@ all of a benchmark's shards of that model, written one by one as each cell finis
 import logging
 import time
 
-import pandas as pd
 from _common import run
 
 from culturalign.engines import ModelSpec, load_engine
-from culturalign.generation import run_cell, shard_metadata
-from culturalign.tables import read_metadata, write_table
+from culturalign.generation import run_shard
+from culturalign.tables import write_table
 
 LOG = logging.getLogger("culturalign")
 
@@ -28,20 +27,9 @@ def main(snakemake):
     for index, (cell, prompts_path, shard_path) in enumerate(
         zip(snakemake.params.cells, snakemake.input.prompts, snakemake.output, strict=True)
     ):
-        prompts = pd.read_parquet(prompts_path)
-        frame, run_metadata = run_cell(
-            engine,
-            prompts,
-            reasoning=cell["reasoning"],
-            max_tokens=generation["max_tokens"][cell["reasoning"]],
-            logprobs=generation["logprobs"],
-            logprob_positions=generation["logprob_positions"],
-            seed=generation["seed"],
-            where=prompts_path,
-        )
         # the engine started once: its start-up belongs to the first shard only
         engine.startup_seconds = startup if index == 0 else 0.0
-        metadata = shard_metadata(engine, cell, read_metadata(prompts_path), run_metadata)
+        frame, metadata = run_shard(engine, cell, prompts_path, generation)
         metadata["job"] = {"jobs": "model", "cells": len(snakemake.output), "index": index,
                            "engine_startup_seconds": round(startup, 3)}  # fmt: skip
         write_table(frame, shard_path, snakemake.input.schema, metadata)
