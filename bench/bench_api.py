@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 def run_cell(engine_name: str, base_url: str, model_dir: Path, prompts, concurrency: int,
              cache_dir: Path) -> dict:  # fmt: skip
     from culturalign.engines import ModelSpec, load_engine
-    from culturalign.generation import run_cell as run
+    from culturalign.generation.cell import run_cell as run
 
     spec = ModelSpec.from_config(
         f"bench-{engine_name}",

@@ -4,7 +4,7 @@ Same model, same prompts (English persona prompts, zero-shot, 256+ of them) for:
 (a) the MENAValues authors' method: one transformers ``generate`` per prompt (15 new
     tokens), first-position softmax, option ids from decoding the first 1000 vocabulary ids;
 (b) transformers, batched;
-(c) this workflow's generate step (``culturalign.generation.run_cell``): batched vLLM
+(c) this workflow's generate step (``culturalign.generation.cell.run_cell``): batched vLLM
     generation plus the exact multi-token option scoring, split into engine start,
     generation and scoring.
 
@@ -40,8 +40,8 @@ def bench_prompts(n_prompts: int, questions_path: Path, human_path: Path):
     import pandas as pd
 
     from culturalign.benchmarks.menavalues import COUNTRIES
-    from culturalign.populations import build_populations
-    from culturalign.prompts import build_prompts, load_templates
+    from culturalign.benchmarks.populations import build_populations
+    from culturalign.prompts.building import build_prompts, load_templates
 
     human = pd.read_parquet(human_path)
     prompts = build_prompts(
@@ -95,7 +95,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
         }
 
     from culturalign.engines import ModelSpec, load_engine
-    from culturalign.generation import run_cell
+    from culturalign.generation.cell import run_cell
 
     spec = ModelSpec(
         key="bench",

@@ -4,7 +4,7 @@ Same model, same prompts (the generation bench's English persona zero-shot promp
 options (each prompt's option labels after its chat-templated prompt):
 
 (a) ``culturalign``: the exact option-tree scoring of a zero-shot cell
-    (:func:`culturalign.scoring.score_with_engine` on a vLLM engine, no generation);
+    (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine, no generation);
 (b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
     per option (context = the chat-templated prompt, continuation = the label), with
     vLLM's prefix caching on and the engine options culturalign uses on a CPU;
@@ -69,7 +69,7 @@ def answer_vllm_version_lookup() -> None:
 
 def zero_shot_items(engine, prompts):
     """culturalign's scoring items for a zero-shot cell (options right after the prompt)."""
-    from culturalign.generation import render, scoring_items
+    from culturalign.generation.cell import render, scoring_items
 
     prompt_ids = render(engine, prompts, max_tokens=15, where="bench prompts")
     items, _ = scoring_items(engine, prompts, prompt_ids, None, "zero")
@@ -78,7 +78,7 @@ def zero_shot_items(engine, prompts):
 
 def culturalign_run(args: argparse.Namespace, prompts) -> dict:
     from culturalign.engines import ModelSpec, load_engine
-    from culturalign.scoring import score_with_engine
+    from culturalign.scoring.exact import score_with_engine
 
     spec = ModelSpec(
         key="bench", path=str(args.model), engine="vllm", device="cpu", dtype=args.dtype,
@@ -108,7 +108,7 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         allow_16_token_blocks,
         cpu_environment,
     )
-    from culturalign.generation import chat_prompt_ids
+    from culturalign.generation.cell import chat_prompt_ids
 
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     contexts = [tokenizer.decode(chat_prompt_ids(tokenizer, text)) for text in prompts["prompt"]]

@@ -41,7 +41,7 @@ def _option_ids_from_vocab(tokenizer, scale_max: int) -> dict[int, int]:
 
 def _chat_ids(tokenizer, prompt: str) -> list[int]:
     # The same token ids the workflow's generate step sends to its engine.
-    from culturalign.generation import chat_prompt_ids
+    from culturalign.generation.cell import chat_prompt_ids
 
     return chat_prompt_ids(tokenizer, prompt)
 

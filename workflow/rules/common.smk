@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
-from culturalign import config as cfg  # noqa: E402
+from culturalign import settings as cfg  # noqa: E402
 from culturalign.benchmarks import create_benchmark  # noqa: E402
 from culturalign.errors import CulturalignError  # noqa: E402
 

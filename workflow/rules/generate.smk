@@ -5,7 +5,7 @@ generation.mode `cached`: no generate rule exists; every shard of the cell matri
 already be there, and a missing one stops the workflow at start with the list.
 """
 
-from culturalign.models import (
+from culturalign.engines.model_builds import (
     build_input,
     check_model_path,
     job_gpus,

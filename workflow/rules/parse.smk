@@ -4,14 +4,14 @@ The parsing code and the phrase file are inputs, so editing a refusal phrase re-
 re-scores every cell without regenerating any shard.
 """
 
-PHRASES = config["parsing"]["phrases"] or source_file("src/culturalign/data/phrases.yaml")
+PHRASES = config["parsing"]["phrases"] or source_file("src/culturalign/scoring/phrases.yaml")
 
 
 rule parse_answers:
     input:
         shard=SHARD,
         phrases=PHRASES,
-        code=source_file("src/culturalign/parsing.py"),
+        code=source_file("src/culturalign/scoring/parsing.py"),
         schema=source_file("workflow/schemas/answers.schema.yaml"),
     output:
         ANSWERS,

@@ -1,6 +1,6 @@
 """Stage: prompts. One table of prompts per benchmark x language x framing x reasoning."""
 
-from culturalign.dryrun import prompt_count_table
+from culturalign.workflow import prompt_count_table
 
 
 rule build_prompts:

@@ -1,6 +1,6 @@
 """Stage: report: results/{benchmark}/report.html, results/index.html and the `paper` target."""
 
-from culturalign.paper import rule_inputs as paper_inputs
+from culturalign.analysis.survey.published import rule_inputs as paper_inputs
 
 PAPER_FIGURES = [
     f"results/menavalues/paper/figures/{name}_comparison.{ext}"

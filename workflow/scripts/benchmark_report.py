@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 from _common import run
 
-from culturalign import report
-from culturalign.io import read_csv_or_empty as read_csv
-from culturalign.provenance import git_commit
+from culturalign.io.files import read_csv_or_empty as read_csv
+from culturalign.records.provenance import git_commit
+from culturalign.reporting import html as report
 
 
 def main(snakemake):

@@ -2,7 +2,7 @@
 
 from _common import run
 
-from culturalign.models import build_model
+from culturalign.engines.model_builds import build_model
 
 
 def main(snakemake):

@@ -6,9 +6,14 @@ import pandas as pd
 from _common import run
 
 from culturalign.benchmarks import create_benchmark
-from culturalign.prompts import build_prompts, load_templates, load_translations, template_hash
-from culturalign.tables import read_metadata, write_table
-from culturalign.variants import cell_variants, variant_questions
+from culturalign.io.tables import read_metadata, write_table
+from culturalign.prompts.building import (
+    build_prompts,
+    load_templates,
+    load_translations,
+    template_hash,
+)
+from culturalign.prompts.variants import cell_variants, variant_questions
 
 
 def main(snakemake):

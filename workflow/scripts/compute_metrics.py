@@ -5,8 +5,7 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.io import write_csv_atomic
-from culturalign.metrics import (
+from culturalign.analysis.survey.metrics import (
     MetricsSettings,
     consistency_table,
     item_table,
@@ -14,7 +13,8 @@ from culturalign.metrics import (
     load_shards,
     public_items,
 )
-from culturalign.tables import read_metadata, write_table
+from culturalign.io.files import write_csv_atomic
+from culturalign.io.tables import read_metadata, write_table
 
 
 def main(snakemake):

@@ -6,8 +6,13 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from culturalign.stats import COMPARISON_COLUMNS, StatsSettings, text_summary, zone_models
+from culturalign.analysis.survey.zone_models import (
+    COMPARISON_COLUMNS,
+    StatsSettings,
+    text_summary,
+    zone_models,
+)
+from culturalign.io.files import write_csv_atomic, write_json_atomic, write_text_atomic
 
 
 def main(snakemake):

@@ -7,8 +7,8 @@ import time
 from _common import run
 
 from culturalign.engines import ModelSpec, load_engine
-from culturalign.generation import run_shard
-from culturalign.tables import write_table
+from culturalign.generation.cell import run_shard
+from culturalign.io.tables import write_table
 
 LOG = logging.getLogger("culturalign")
 

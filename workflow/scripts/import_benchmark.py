@@ -7,7 +7,7 @@ from _common import run
 
 from culturalign.benchmarks import create_benchmark
 from culturalign.benchmarks.base import check_tables, source_provenance
-from culturalign.tables import write_table
+from culturalign.io.tables import write_table
 
 
 def main(snakemake):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from _common import run
 
-from culturalign.io import read_csv_or_empty
-from culturalign.provenance import git_commit
-from culturalign.report import build_index
+from culturalign.io.files import read_csv_or_empty
+from culturalign.records.provenance import git_commit
+from culturalign.reporting.html import build_index
 
 
 def main(snakemake):

@@ -6,11 +6,11 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign import hofstede
+from culturalign.analysis.inventory import indices as hofstede
+from culturalign.analysis.survey.metrics import MetricsSettings, item_table, load_shards
 from culturalign.benchmarks.hofstede import read_reference
-from culturalign.io import write_csv_atomic
-from culturalign.metrics import MetricsSettings, item_table, load_shards
-from culturalign.tables import write_table
+from culturalign.io.files import write_csv_atomic
+from culturalign.io.tables import write_table
 
 
 def main(snakemake):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from _common import run
 
-from culturalign import plots
 from culturalign.benchmarks.hofstede import read_reference
-from culturalign.io import read_csv_or_empty as read_csv
+from culturalign.io.files import read_csv_or_empty as read_csv
+from culturalign.reporting import figures as plots
 
 
 def main(snakemake):

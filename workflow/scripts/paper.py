@@ -5,8 +5,8 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign import paper
-from culturalign.tables import write_table
+from culturalign.analysis.survey import published as paper
+from culturalign.io.tables import write_table
 
 
 def main(snakemake):

@@ -4,9 +4,9 @@ import logging
 
 from _common import run
 
-from culturalign.parsing import load_phrases, parse_shard
-from culturalign.provenance import sha256_of
-from culturalign.tables import read_table, write_table
+from culturalign.io.tables import read_table, write_table
+from culturalign.records.provenance import sha256_of
+from culturalign.scoring.parsing import load_phrases, parse_shard
 
 
 def main(snakemake):

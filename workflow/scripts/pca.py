@@ -5,9 +5,9 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.io import write_csv_atomic
-from culturalign.pca import run_pca
-from culturalign.tables import write_table
+from culturalign.analysis.survey.pca import run_pca
+from culturalign.io.files import write_csv_atomic
+from culturalign.io.tables import write_table
 
 
 def main(snakemake):

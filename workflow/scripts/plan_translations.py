@@ -6,9 +6,9 @@ import pandas as pd
 from _common import run
 
 from culturalign.benchmarks import create_benchmark
-from culturalign.io import write_csv_atomic
-from culturalign.prompts import load_translations
-from culturalign.translation import plan_translations
+from culturalign.io.files import write_csv_atomic
+from culturalign.prompts.building import load_translations
+from culturalign.translation.pipeline import plan_translations
 
 
 def main(snakemake):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from _common import run
 
-from culturalign import plots
-from culturalign.io import read_csv_or_empty as read_csv
+from culturalign.io.files import read_csv_or_empty as read_csv
+from culturalign.reporting import figures as plots
 
 
 def main(snakemake):

@@ -6,9 +6,9 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.io import write_csv_atomic
-from culturalign.prompts import load_translations
-from culturalign.translation import (
+from culturalign.io.files import write_csv_atomic
+from culturalign.prompts.building import load_translations
+from culturalign.translation.pipeline import (
     LANGUAGE_COLUMNS,
     Thresholds,
     merged_table,

@@ -6,17 +6,17 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.io import write_csv_atomic
-from culturalign.metrics import MetricsSettings, item_table, load_shards
-from culturalign.prompts import load_translations
-from culturalign.robustness import (
+from culturalign.analysis.survey.metrics import MetricsSettings, item_table, load_shards
+from culturalign.analysis.survey.robustness import (
     coverage_table,
     robust_findings,
     robustness_items,
     robustness_summary,
 )
-from culturalign.tables import write_table
-from culturalign.variants import recognition_table
+from culturalign.io.files import write_csv_atomic
+from culturalign.io.tables import write_table
+from culturalign.prompts.building import load_translations
+from culturalign.prompts.variants import recognition_table
 
 
 def main(snakemake):

@@ -6,9 +6,8 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.io import write_csv_atomic, write_json_atomic
-from culturalign.metrics import MetricsSettings, item_table, load_shards
-from culturalign.sensitivity import (
+from culturalign.analysis.survey.metrics import MetricsSettings, item_table, load_shards
+from culturalign.analysis.survey.sensitivity import (
     SensitivitySettings,
     empty_outputs,
     human_sensitivity,
@@ -19,7 +18,8 @@ from culturalign.sensitivity import (
     triage,
     zone_columns,
 )
-from culturalign.tables import write_table
+from culturalign.io.files import write_csv_atomic, write_json_atomic
+from culturalign.io.tables import write_table
 
 LOG = logging.getLogger("culturalign")
 

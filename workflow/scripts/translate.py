@@ -9,7 +9,7 @@ import pandas as pd
 from _common import run
 
 from culturalign.engines import ModelSpec, load_engine
-from culturalign.translation import (
+from culturalign.translation.pipeline import (
     CachedGenerator,
     Translator,
     back_translate,

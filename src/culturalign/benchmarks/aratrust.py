@@ -28,7 +28,7 @@ Questions get the ids ``ARATRUST-0001`` .. in file order, Arabic letter labels (
 and the gold code. There are no human distributions: every question is asked once per
 cell, in Arabic (``native`` cells, the ``neutral`` framing only; framings do not apply).
 The analysis is ``mcq``: accuracy, refusals, logit leakage and circular accuracy over the
-option rotations (:mod:`culturalign.mcq`).
+option rotations (:mod:`culturalign.analysis.mcq.metrics`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import pandas as pd
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import ARABIC_LETTERS, Benchmark, CellSpace, labelled_options
 from culturalign.errors import BenchmarkError
-from culturalign.tabular import is_blank, read_table, require_columns, where
+from culturalign.io.user_files import is_blank, read_table, require_columns, where
 
 OPTION_COLUMNS = tuple("ABCDEFGH")
 CATEGORY_COLUMNS = ("category", "Category", "subset")

@@ -186,7 +186,7 @@ class Benchmark(ABC):
 
     def load(self, files: Mapping[str, Path]) -> BenchmarkTables:
         """Read the source, then build and check the populations table."""
-        from culturalign.populations import build_populations
+        from culturalign.benchmarks.populations import build_populations
 
         questions, human = self.read(files)
         populations_path = files.get("populations")
@@ -211,7 +211,7 @@ class Benchmark(ABC):
 
 def source_provenance(benchmark: Benchmark, files: Mapping[str, Path]) -> dict[str, Any]:
     """Key, plug-in and the sha256 of every input file (recorded in every table and shard)."""
-    from culturalign.provenance import sha256_of
+    from culturalign.records.provenance import sha256_of
 
     return {
         "key": benchmark.key,

@@ -20,7 +20,7 @@ are never guessed) in the persona framing, in English. An optional ``reference``
 (CSV/TSV/...: ``country``, ``dimension`` in PDI IDV MAS UAI LTO IVR, ``score``) holds
 published country scores to compare with; it is checked on import (unknown dimension,
 unknown country, duplicate, non-numeric score: errors naming file, line and column).
-The analysis is ``inventory``: dimension indices (:mod:`culturalign.hofstede`).
+The analysis is ``inventory``: dimension indices (:mod:`culturalign.analysis.inventory.indices`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from culturalign.analysis.inventory.indices import DIMENSIONS, REQUIRED_ITEMS
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, CellSpace, labelled_options, option_labels
 from culturalign.errors import BenchmarkError
-from culturalign.hofstede import DIMENSIONS, REQUIRED_ITEMS
-from culturalign.tabular import is_blank, read_table, require_columns, where
+from culturalign.io.user_files import is_blank, read_table, require_columns, where
 
 ITEM = re.compile(r"^m(0[1-9]|[1-9][0-9])$")
 DEFAULT_REGIONS = ("United States", "China", "Saudi Arabia", "Morocco", "Iran", "Turkey")
@@ -152,7 +152,7 @@ class Hofstede(Benchmark):
 
     def population_names(self, human: pd.DataFrame) -> list[str]:
         """The configured regions, then every population of the populations CSV."""
-        from culturalign.populations import read_populations_csv
+        from culturalign.benchmarks.populations import read_populations_csv
 
         names = list(self.options.get("regions") or DEFAULT_REGIONS)
         path = self.populations_file()

@@ -43,7 +43,7 @@ import pandas as pd
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, labelled_options, option_labels
 from culturalign.errors import BenchmarkError
-from culturalign.tabular import is_blank, read_table, require_columns, where
+from culturalign.io.user_files import is_blank, read_table, require_columns, where
 
 QUESTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 

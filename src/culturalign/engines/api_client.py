@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from culturalign.engines.base import EngineError, ModelSpec
+from culturalign.engines.request_cache import RequestCache
 from culturalign.errors import ConfigError
-from culturalign.request_cache import RequestCache
 
 log = logging.getLogger(__name__)
 

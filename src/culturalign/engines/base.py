@@ -10,8 +10,8 @@ An engine does three things over a *list* of requests (so that it can batch):
   (or of its complement) at the next position.
 
 Everything above that (chat templating, exact option scoring, shards) is engine-agnostic and
-lives in :mod:`culturalign.scoring` and :mod:`culturalign.generation`. Engines are found by
-name through :mod:`culturalign.engines.registry`; this module imports none of them.
+lives in :mod:`culturalign.scoring.exact` and :mod:`culturalign.generation.cell`. Engines are
+found by name through :mod:`culturalign.engines.registry`; this module imports none of them.
 """
 
 from __future__ import annotations

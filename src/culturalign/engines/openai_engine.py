@@ -3,7 +3,7 @@ endpoint, OpenRouter, vLLM and SGLang servers), through the ``openai`` client.
 
 Each prompt is one user message answered greedily (temperature 0, the configured seed)
 with ``logprobs`` and ``top_logprobs`` (at most 20); option distributions come from those
-(:mod:`culturalign.toplogprobs`), never exactly. An endpoint that rejects or ignores
+(:mod:`culturalign.scoring.top_logprobs`), never exactly. An endpoint that rejects or ignores
 logprobs gives text answers only; its shard rows say so (``option_probs_source: none``).
 See :mod:`culturalign.engines.api_client` for the config keys, retries and the cache.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from culturalign.engines.api_client import ApiClient
 from culturalign.engines.base import ChatEngine, ChatRequest, ChatResult, ModelSpec
-from culturalign.toplogprobs import Position
+from culturalign.scoring.top_logprobs import Position
 
 log = logging.getLogger(__name__)
 

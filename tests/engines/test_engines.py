@@ -1,0 +1,293 @@
+"""Engines: the registry, CPU defaults (pure), and the hf and vLLM engines agreeing on the
+demo model for number and letter labels."""
+
+from __future__ import annotations
+
+import ast
+import gc
+import math
+from pathlib import Path
+
+import pytest
+
+from culturalign.engines import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ModelSpec,
+    builtin_engines,
+    engine_class,
+    load_engine,
+    register_engine,
+)
+from culturalign.engines.model_builds import check_model_path, job_gpus, job_resources
+from culturalign.engines.vllm_engine import cpu_environment, engine_arguments
+from culturalign.errors import ConfigError
+from culturalign.generation.cell import chat_prompt_ids, cue_text
+from culturalign.scoring.exact import (
+    EndRule,
+    ScoringItem,
+    continuation_token_ids,
+    generation_candidates,
+    nodes_from_generation,
+    option_token_ids,
+    score_with_engine,
+)
+
+ENGINES_DIR = Path(__file__).resolve().parents[2] / "src" / "culturalign" / "engines"
+
+
+def spec(**overrides) -> ModelSpec:
+    entry = {"path": "resources/models/x", "dtype": "float32", "max_model_len": 2048}
+    entry.update(overrides)
+    return ModelSpec.from_config("x", entry)
+
+
+def test_cpu_defaults_and_overrides():
+    arguments = engine_arguments(spec(engine_options={"kv_cache_memory_bytes": 5}), seed=3)
+    assert arguments["enforce_eager"] is True
+    assert arguments["block_size"] % 16 == 0
+    assert arguments["kv_cache_memory_bytes"] == 5  # engine_options win
+    assert arguments["enable_prefix_caching"] is True and arguments["seed"] == 3
+    gpu = engine_arguments(spec(device="gpu", tensor_parallel_size=2), seed=0)
+    assert "enforce_eager" not in gpu and gpu["tensor_parallel_size"] == 2
+    with pytest.raises(ConfigError, match=r"models\.x\.engine_options\.block_size"):
+        engine_arguments(spec(engine_options={"block_size": 24}), seed=0)
+
+
+def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path):
+    environment = cpu_environment(1, tmp_path / "cache")
+    assert len(environment["VLLM_CPU_OMP_THREADS_BIND"].split(",")) == 1
+    assert environment["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    assert environment["VLLM_CACHE_ROOT"].startswith(str(tmp_path))
+    assert environment["TMPDIR"].startswith(str(tmp_path))
+
+
+def test_job_resources_scale_with_the_model():
+    small = {"path": "nowhere", "build": "smollm2-gguf", "device": "cpu"}
+    assert job_gpus(small) == 0
+    assert 4000 < job_resources(small)["mem_mb"] < 8000
+    gpu = {"path": "org/model", "device": "gpu", "tensor_parallel_size": 4}
+    assert job_gpus(gpu) == 4
+    assert job_resources({**gpu, "resources": {"mem_mb": 123}})["mem_mb"] == 123
+
+
+def test_unknown_engine_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"models\.x\.engine: unknown engine 'llama.cpp'"):
+        load_engine(spec(engine="llama.cpp"))
+
+
+def test_base_module_imports_no_engine():
+    tree = ast.parse((ENGINES_DIR / "base.py").read_text(encoding="utf-8"))
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [None])
+    }
+    assert not any("engine" in (name or "") and name != "culturalign.engines.base"
+                   for name in imported), imported  # fmt: skip
+    assert not {"vllm", "transformers", "openai", "torch"} & imported
+
+
+def test_builtin_engines_are_found_by_module_name():
+    assert {"vllm", "hf"} <= set(builtin_engines())
+    assert engine_class("hf").__name__ == "HfEngine"
+
+
+class EchoEngine(Engine):
+    """An engine defined in a test module: repeats the prompt's last token."""
+
+    name = "echo"
+
+    def __init__(self, spec, **options):
+        super().__init__(spec)
+        self.options = options
+
+    @property
+    def version(self) -> str:
+        return "1.0"
+
+    def generate(self, requests, *, logprobs, logprob_positions, seed):
+        return [GenerationResult(r.prompt_ids[-1:], "x", "stop", ()) for r in requests]
+
+    def next_token_logprobs(self, requests):
+        return [{c: math.log(1 / len(r.candidate_ids)) for c in r.candidate_ids} for r in requests]
+
+
+def test_an_engine_registered_from_a_test_module():
+    register_engine("echo", EchoEngine)
+    engine = load_engine(spec(engine="echo"), threads=3, seed=7)
+    assert isinstance(engine, EchoEngine) and engine.options["threads"] == 3
+    assert engine.generate([GenerationRequest((4, 5), 2)], logprobs=0,
+                           logprob_positions=1, seed=0)[0].token_ids == (5,)  # fmt: skip
+    register_engine("echo-path", f"{__name__}:EchoEngine")
+    assert engine_class("echo-path") is EchoEngine
+    register_engine("broken", "no.such.module:Engine")
+    with pytest.raises(ConfigError, match="cannot load engine 'broken'"):
+        engine_class("broken")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"path": "resources/models/not-built-yet/weights"}, "neither an existing directory nor"),
+        ({"path": "/no/such/dir"}, "neither an existing directory nor"),
+        ({"path": "a--b/c"}, "neither an existing directory nor"),
+        ({"path": "x", "build": "no-such-recipe"}, "unknown recipe 'no-such-recipe'"),
+        ({"path": "/abs/dir", "build": "smollm2-gguf"}, "must be a relative path"),
+    ],
+)
+def test_bad_model_paths_are_config_errors_naming_the_key(entry, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        check_model_path("demo", {"engine": "vllm", **entry})
+    assert "models.demo." in str(raised.value)
+
+
+def test_good_model_paths_pass(tmp_path):
+    check_model_path("a", {"engine": "vllm", "path": "meta-llama/Llama-3.1-8B-Instruct"})
+    check_model_path("b", {"engine": "hf", "path": str(tmp_path)})
+    check_model_path("c", {"engine": "vllm", "path": "resources/models/x", "build": "smollm2-gguf"})
+    file = tmp_path / "weights.bin"
+    file.write_bytes(b"")
+    with pytest.raises(ConfigError, match="is a file"):
+        check_model_path("d", {"engine": "vllm", "path": str(file)})
+
+
+# --- the real engines on the demo model ---------------------------------------------------------
+
+QUESTIONS = [
+    ("How important is family in your life? 1 = very important, 4 = not important.", 1, 4),
+    ("Which is the most important challenge facing your country? Options 1 to 21.", 1, 21),
+    ("How happy are you, from 1 (very happy) to 10 (not at all happy)?", 1, 10),
+]
+
+
+LETTER_QUESTIONS = [
+    ("Which do you prefer?\n\n(A) Tea\n(B) Coffee\n(C) Water\n(D) Juice", list("ABCD")),
+    ("Is the city safe at night?\n\n(A) Yes\n(B) No", list("AB")),
+]
+
+
+def scoring_items(tokenizer):
+    """Zero-style items (after the generation prompt) and cot-style ones (after a cue), for
+    numbered and lettered options."""
+    items = []
+    numbers = EndRule.for_kind(tokenizer, "number")
+    letters = EndRule.for_kind(tokenizer, "letter")
+    cases = [(text + " Answer with a number only.", [str(i) for i in range(low, high + 1)],
+              numbers) for text, low, high in QUESTIONS]  # fmt: skip
+    cases += [(text + " Answer with the letter only.", labels, letters)
+              for text, labels in LETTER_QUESTIONS]  # fmt: skip
+    for text, labels, rule in cases:
+        ids = chat_prompt_ids(tokenizer, text)
+        _, options = option_token_ids(tokenizer, labels, tokenizer.decode(ids[-1:]))
+        items.append(ScoringItem(tuple(ids), options, rule))
+        reasoning = tokenizer.encode("It matters a lot to me.", add_special_tokens=False)
+        cue_ids, options = option_token_ids(
+            tokenizer, labels, cue_text("It matters a lot to me.", "Answer:")
+        )
+        items.append(ScoringItem(tuple(ids) + tuple(reasoning) + cue_ids, options, rule))
+    return items
+
+
+def run_engine(engine_name: str, model_dir, tmp_path):
+    engine = load_engine(
+        ModelSpec.from_config(
+            "demo",
+            {
+                "path": str(model_dir),
+                "engine": engine_name,
+                "dtype": "float32",
+                "max_model_len": 2048,
+                "device": "cpu",
+            },
+        ),  # fmt: skip
+        threads=2,
+        cache_dir=tmp_path / "cache",
+    )
+    items = scoring_items(engine.tokenizer)
+    probs = score_with_engine(engine, items, continuation_token_ids(engine.tokenizer))
+    generated = engine.generate(
+        [GenerationRequest(item.prefix_ids, 6) for item in items[::2]],
+        logprobs=5,
+        logprob_positions=2,
+        seed=0,
+    )
+    # zero-style items again, with the option trees' candidates asked of the generation
+    zero = items[::2]
+    wanted = [generation_candidates(item) for item in zero]
+    with_candidates = engine.generate(
+        [GenerationRequest(item.prefix_ids, 6, ids, positions)
+         for item, (ids, positions) in zip(zero, wanted, strict=True)],
+        logprobs=5,
+        logprob_positions=2,
+        seed=0,
+    )  # fmt: skip
+    known = [
+        nodes_from_generation(item, result.token_ids, result.position_logprobs)
+        for item, result in zip(zero, with_candidates, strict=True)
+    ]
+    stats: dict[str, int] = {}
+    reused = score_with_engine(
+        engine, zero, continuation_token_ids(engine.tokenizer), known=known, stats=stats
+    )
+    engine.close()
+    del engine
+    gc.collect()
+    return items, probs, generated, (with_candidates, reused, stats)
+
+
+@pytest.mark.e2e
+def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment):
+    pytest.importorskip("vllm")
+    from demo_model import demo_model_dir
+
+    model_dir = demo_model_dir()
+    items, hf_probs, hf_generated, hf_reuse = run_engine("hf", model_dir, tmp_path)
+    _, vllm_probs, vllm_generated, vllm_reuse = run_engine("vllm", model_dir, tmp_path)
+    for item, hf_row, vllm_row in zip(items, hf_probs, vllm_probs, strict=True):
+        assert len(hf_row) == len(item.option_ids)
+        assert math.fsum(hf_row) == pytest.approx(1.0, abs=1e-9)
+        assert math.fsum(vllm_row) == pytest.approx(1.0, abs=1e-9)
+        assert max(abs(a - b) for a, b in zip(hf_row, vllm_row, strict=True)) <= 1e-4
+    # multi-token options matter: 21 options are not all single tokens
+    assert any(len(option) > 1 for option in items[2].option_ids)
+    # letters too: the end-of-label factor is summed over the whole vocabulary
+    assert sum(item.end.by_mass for item in items) == 2 * len(LETTER_QUESTIONS)
+    for hf_result, vllm_result in zip(hf_generated, vllm_generated, strict=True):
+        assert hf_result.token_ids[:1] == vllm_result.token_ids[:1]
+        hf_top = {entry.token_id: entry.logprob for entry in hf_result.top_logprobs[0]}
+        vllm_top = {entry.token_id: entry.logprob for entry in vllm_result.top_logprobs[0]}
+        assert len(vllm_top) == 5
+        shared = set(hf_top) & set(vllm_top)
+        assert len(shared) >= 4
+        assert all(abs(hf_top[token] - vllm_top[token]) < 1e-3 for token in shared)
+
+    # both engines return the root's candidates from the generation request: those nodes
+    # need no scoring request, and the distributions and the kept top-k are what they were
+    # (vLLM computes the root in the same prefill either way; transformers pads the
+    # generation batch differently from the scoring batches: float32 rounding, ~3e-6)
+    check_generation_reuse(hf_probs, hf_generated, hf_reuse, tolerance=1e-5)
+    check_generation_reuse(vllm_probs, vllm_generated, vllm_reuse, tolerance=1e-6)
+
+
+def check_generation_reuse(probs, generated, reuse, tolerance):
+    with_candidates, reused, stats = reuse
+    assert stats["nodes_from_generation"] >= len(reused)
+    worst = max(
+        abs(a - b) for row, again in zip(probs[::2], reused, strict=True)
+        for a, b in zip(row, again, strict=True)
+    )  # fmt: skip
+    print(f"option probabilities with nodes from the generation: max |difference| {worst:.2g}")
+    assert worst <= tolerance
+    for plain, asked in zip(generated, with_candidates, strict=True):
+        assert asked.token_ids == plain.token_ids
+        assert [[e.token_id for e in position] for position in asked.top_logprobs] == [
+            [e.token_id for e in position] for position in plain.top_logprobs
+        ]
+        assert all(
+            abs(a.logprob - b.logprob) <= 1e-6
+            for x, y in zip(asked.top_logprobs, plain.top_logprobs, strict=True)
+            for a, b in zip(x, y, strict=True)
+        )
