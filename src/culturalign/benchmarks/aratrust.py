@@ -42,7 +42,7 @@ import pandas as pd
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import ARABIC_LETTERS, Benchmark, CellSpace, labelled_options
 from culturalign.errors import BenchmarkError
-from culturalign.io.user_files import is_blank, read_table, require_columns, where
+from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
 OPTION_COLUMNS = tuple("ABCDEFGH")
 CATEGORY_COLUMNS = ("category", "Category", "subset")
@@ -77,7 +77,7 @@ def gold_index(answer: str, n_options: int, at: str) -> int:
 
 def read_aratrust(path: str | Path) -> pd.DataFrame:
     """The questions table of an AraTrust export."""
-    frame = read_table(path, "AraTrust export")
+    frame = read_user_table(path, "AraTrust export")
     require_columns(frame, ("Question", "A", "B", "Answer"))
     if frame.empty:
         raise BenchmarkError(f"{path}: the export holds no rows")

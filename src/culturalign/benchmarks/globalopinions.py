@@ -33,7 +33,7 @@ import pandas as pd
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, labelled_options, option_labels
 from culturalign.errors import BenchmarkError
-from culturalign.io.user_files import is_blank, read_table, require_columns, where
+from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
 COLUMNS = ("question", "selections", "options")
 _DEFAULTDICT = re.compile(r"^\s*defaultdict\(\s*<class '[^']*'>\s*,\s*(?P<body>.*)\)\s*$", re.S)
@@ -95,7 +95,7 @@ def read_globalopinions(
     path: str | Path, share_tolerance: float = 0.5, scale_type: str = "nominal"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(questions, human)`` from a GlobalOpinionQA export (tolerance in percentage points)."""
-    frame = read_table(path, "GlobalOpinionQA export")
+    frame = read_user_table(path, "GlobalOpinionQA export")
     require_columns(frame, COLUMNS)
     if frame.empty:
         raise BenchmarkError(f"{path}: the export holds no rows")

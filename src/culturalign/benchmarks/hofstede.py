@@ -36,7 +36,7 @@ from culturalign.analysis.inventory.indices import DIMENSIONS, REQUIRED_ITEMS
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, CellSpace, labelled_options, option_labels
 from culturalign.errors import BenchmarkError
-from culturalign.io.user_files import is_blank, read_table, require_columns, where
+from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
 ITEM = re.compile(r"^m(0[1-9]|[1-9][0-9])$")
 DEFAULT_REGIONS = ("United States", "China", "Saudi Arabia", "Morocco", "Iran", "Turkey")
@@ -44,7 +44,7 @@ DEFAULT_REGIONS = ("United States", "China", "Saudi Arabia", "Morocco", "Iran", 
 
 def read_items(path: str | Path) -> pd.DataFrame:
     """The questions table of a VSM 2013 items file."""
-    frame = read_table(path, "VSM 2013 items file")
+    frame = read_user_table(path, "VSM 2013 items file")
     require_columns(frame, ("item", "text", "options"))
     rows, seen = [], {}
     for index, record in enumerate(frame.to_dict("records")):
@@ -93,7 +93,7 @@ def read_items(path: str | Path) -> pd.DataFrame:
 
 def read_reference(path: str | Path, populations: list[str] | None = None) -> pd.DataFrame:
     """Reference dimension scores: ``country``, ``dimension``, ``score`` (checked)."""
-    frame = read_table(path, "reference scores file")
+    frame = read_user_table(path, "reference scores file")
     require_columns(frame, ("country", "dimension", "score"))
     rows, seen = [], {}
     for index, record in enumerate(frame.to_dict("records")):

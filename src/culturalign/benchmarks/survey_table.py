@@ -43,7 +43,7 @@ import pandas as pd
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, labelled_options, option_labels
 from culturalign.errors import BenchmarkError
-from culturalign.io.user_files import is_blank, read_table, require_columns, where
+from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
 QUESTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
@@ -72,7 +72,7 @@ def read_questions(path: str | Path) -> pd.DataFrame:
     """The questions table of a survey (see the module docstring)."""
     import re
 
-    frame = read_table(path, "questions file")
+    frame = read_user_table(path, "questions file")
     require_columns(frame, ("question_id", "text"))
     if frame.empty:
         raise BenchmarkError(f"{path}: the questions file holds no rows")
@@ -166,7 +166,7 @@ def read_distributions(
     nonsubstantive_codes: tuple[int, ...] = (),
 ) -> pd.DataFrame:
     """The long human table: shares renormalised over the substantive options."""
-    frame = read_table(path, "distributions file")
+    frame = read_user_table(path, "distributions file")
     require_columns(frame, ("question_id", "population", "option", "share"))
     scales = {
         str(q.question_id): (int(q.scale_min), int(q.scale_max))

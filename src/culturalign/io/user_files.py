@@ -14,7 +14,7 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet",
            ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}  # fmt: skip
 
 
-def read_table(path: str | Path, what: str = "table") -> pd.DataFrame:
+def read_user_table(path: str | Path, what: str = "table") -> pd.DataFrame:
     """Every column as read (strings kept as strings); errors name the file."""
     path = Path(path)
     if not path.is_file():
