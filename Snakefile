@@ -15,10 +15,15 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/translate.smk"
 include: "workflow/rules/prompts.smk"
 include: "workflow/rules/parse.smk"
-include: "workflow/rules/metrics.smk"
-include: "workflow/rules/stats.smk"
-include: "workflow/rules/plots.smk"
-include: "workflow/rules/report.smk"
+
+
+# Each analysis kind in use brings its rules (workflow/rules/kinds/<kind>.smk).
+for kind_rules in KIND_RULE_FILES:
+
+    include: kind_rules
+
+
+include: "workflow/rules/index.smk"
 
 
 rule all:

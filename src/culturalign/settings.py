@@ -9,6 +9,7 @@ place, and raises :class:`~culturalign.errors.ConfigError` naming the key at fau
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
@@ -17,21 +18,35 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from jsonschema import validators
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from culturalign.benchmarks import get_benchmark
 from culturalign.constants import CELL_LANGUAGES, FRAMINGS, REASONING
 from culturalign.errors import ConfigError
+from culturalign.io.yaml_files import load_yaml
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 """The repository's schema folder (config, benchmark plug-ins, tables)."""
 
 
-def _load_yaml(path: Path) -> Any:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+@functools.cache
+def config_schema() -> dict[str, Any]:
+    """``workflow/schemas/config.schema.yaml``, parsed once."""
+    return load_yaml(SCHEMA_DIR / "config.schema.yaml", missing="config schema")
+
+
+def schema_defaults(*block: str) -> dict[str, Any]:
+    """The ``default:`` of every key of a config block (``schema_defaults("metrics")``,
+    ``schema_defaults("translation", "thresholds")``): the schema is the only place a default
+    is written; the settings classes take theirs from here."""
+    schema = config_schema()
+    for name in block:
+        schema = schema["properties"][name]
+    return {
+        key: value["default"] for key, value in schema["properties"].items() if "default" in value
+    }
 
 
 def _registry() -> Registry:
@@ -45,7 +60,7 @@ def _registry() -> Registry:
         path = Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path))
         if not path.is_file():
             raise ConfigError(f"schema reference {uri}: no such file")
-        contents = dict(_load_yaml(path))
+        contents = dict(load_yaml(path))
         contents.pop("$schema", None)
         contents["$id"] = path.as_uri()
         return DRAFT202012.create_resource(contents)
@@ -83,7 +98,7 @@ def _allowed_keys(schema: Mapping[str, Any], base: Path | None) -> set[str]:
     for part in schema.get("allOf") or []:
         ref = part.get("$ref") if isinstance(part, Mapping) else None
         if ref and base is not None and (base / ref).is_file():
-            included = _load_yaml(base / ref)
+            included = load_yaml(base / ref)
             keys |= _allowed_keys(included, (base / ref).parent)
         elif isinstance(part, Mapping):
             keys |= _allowed_keys(part, base)
@@ -111,7 +126,7 @@ def validate_block(
     ``where`` prefixes the key path in error messages (e.g. ``benchmarks.menavalues``).
     """
     schema_path = Path(schema_path).resolve()
-    schema = _load_yaml(schema_path)
+    schema = load_yaml(schema_path)
     schema = {**schema, "$id": schema_path.as_uri()}
     validator = _DefaultingValidator(schema, registry=_registry())
     errors = list(validator.iter_errors(block))
@@ -134,7 +149,6 @@ def validate_config(
     """Validate the whole config in place (defaults filled); every benchmark block too."""
     schema_dir = Path(schema_dir)
     validate_block(config, schema_dir / "config.schema.yaml")
-    from culturalign.benchmarks import get_benchmark
 
     for key, block in config["benchmarks"].items():
         plugin = get_benchmark(block.get("plugin") or key, where=f"benchmarks.{key}.plugin")
@@ -143,17 +157,6 @@ def validate_config(
         schema = schema if schema.is_absolute() else schema_dir / "benchmarks" / schema
         validate_block(block, schema, f"benchmarks.{key}")
     return config
-
-
-def rule_name(*parts: str) -> str:
-    """A Snakemake rule name from config keys (``generate``, ``menavalues``, ``smollm2-135m``
-    -> ``generate_menavalues_smollm2_135m``)."""
-    return "_".join(re.sub(r"\W", "_", part) for part in parts)
-
-
-def alternation(values: Iterable[str]) -> str:
-    """A regular expression matching exactly one of ``values`` (for wildcard constraints)."""
-    return "|".join(re.escape(value) for value in values) or "(?!)"
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,6 @@ class BenchmarkSettings:
     ) -> BenchmarkSettings:
         """The effective cells: the block's own ``cells`` (each value must apply to the
         benchmark) or the top-level ``cells`` restricted to what applies."""
-        from culturalign.benchmarks import get_benchmark
-
         plugin_name = block.get("plugin") or key
         plugin = get_benchmark(plugin_name, where=f"benchmarks.{key}.plugin")
         own = block.get("cells") or {}
@@ -315,13 +316,3 @@ def _check_known(key: str, chosen: Sequence[str], known: Iterable[str], what: st
 
 def _optional_tuple(values: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if values is None else tuple(values)
-
-
-def is_dry_run(argv: Sequence[str]) -> bool:
-    """Whether a snakemake command line asks for a dry run (-n, --dry-run, -np, ...)."""
-    for arg in argv[1:]:
-        if arg in ("--dry-run", "--dryrun", "--just-print"):
-            return True
-        if re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", arg) and not arg.startswith("--"):
-            return True
-    return False

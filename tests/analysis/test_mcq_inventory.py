@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from culturalign.analysis.inventory import indices as H
+from culturalign.analysis.kit import MetricsSettings
 from culturalign.analysis.mcq.metrics import circular, mcq_items, summary_table
-from culturalign.analysis.survey.metrics import MetricsSettings
 from culturalign.benchmarks import create_benchmark
 from culturalign.benchmarks.aratrust import read_aratrust, strip_label
 from culturalign.benchmarks.base import check_tables

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from culturalign.engines.base import Position
 from culturalign.engines.openai_engine import positions_from_choice
-from culturalign.scoring.top_logprobs import Position, answer_position, fold, option_distribution
+from culturalign.scoring.top_logprobs import answer_position, fold, option_distribution
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openai"
 

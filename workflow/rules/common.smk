@@ -11,19 +11,27 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
 from culturalign import settings as cfg  # noqa: E402
+from culturalign import snakemake_rules as smk  # noqa: E402
 from culturalign.benchmarks import create_benchmark  # noqa: E402
 from culturalign.errors import CulturalignError  # noqa: E402
 
 try:
     cfg.validate_config(config, Path(workflow.basedir) / "workflow" / "schemas")
     SETTINGS = cfg.WorkflowSettings.from_config(config)
+    BENCHMARKS = {
+        key: create_benchmark(key, block) for key, block in config["benchmarks"].items()
+    }
+    """Every defined benchmark's plug-in (SETTINGS.benchmarks holds the selected ones)."""
+    KINDS = smk.benchmark_kinds(BENCHMARKS)
+    """Each defined benchmark's analysis kind (culturalign.analysis registry)."""
 except CulturalignError as exc:
     raise WorkflowError(f"culturalign: {exc}") from None
 
-BENCHMARKS = {
-    key: create_benchmark(key, block) for key, block in config["benchmarks"].items()
-}
-"""Every defined benchmark's plug-in (SETTINGS.benchmarks holds the selected ones)."""
+KIND_RULE_FILES = [
+    f"{workflow.basedir}/workflow/{path}"
+    for path in smk.kind_rule_files({key: KINDS[key] for key in SETTINGS.benchmarks})
+]
+"""The rule files of the kinds the selected benchmarks use (the Snakefile includes them)."""
 
 # Each stage's rule file appends the outputs `rule all` asks for.
 FINAL_TARGETS: list[str] = []
@@ -40,11 +48,11 @@ TABLES = "results/{benchmark}/benchmark/{table}.parquet"
 
 
 wildcard_constraints:
-    benchmark=cfg.alternation(config["benchmarks"]),
-    model=cfg.alternation(SETTINGS.model_keys),
-    language=cfg.alternation(SETTINGS.values("languages")),
-    framing=cfg.alternation(SETTINGS.values("framings")),
-    reasoning=cfg.alternation(SETTINGS.values("reasoning")),
+    benchmark=smk.alternation(config["benchmarks"]),
+    model=smk.alternation(SETTINGS.model_keys),
+    language=smk.alternation(SETTINGS.values("languages")),
+    framing=smk.alternation(SETTINGS.values("framings")),
+    reasoning=smk.alternation(SETTINGS.values("reasoning")),
 
 
 def final_targets() -> list[str]:
@@ -88,23 +96,19 @@ def prompt_setting(benchmark: str, name: str) -> str | None:
     return config["prompts"].get(name)
 
 
-def benchmarks_of_kind(*kinds: str) -> list[str]:
-    """The selected benchmarks whose plug-in's analysis is one of ``kinds``."""
-    return [key for key in selected_benchmarks() if BENCHMARKS[key].kind in kinds]
+def benchmarks_of_kind(kind: str) -> list[str]:
+    """The selected benchmarks whose plug-in's analysis is ``kind``."""
+    return [key for key in selected_benchmarks() if KINDS[key].name == kind]
 
 
-def kind_constraint(*kinds: str) -> str:
-    """A {benchmark} wildcard pattern matching only benchmarks of ``kinds``."""
-    return cfg.alternation([key for key in config["benchmarks"] if BENCHMARKS[key].kind in kinds])
-
-
-SUMMARY_FILES = {"survey": "metrics/summary.csv", "mcq": "mcq/summary.csv",
-                 "inventory": "hofstede/summary.csv"}  # fmt: skip
+def kind_constraint(kind: str) -> str:
+    """A {benchmark} wildcard pattern matching only benchmarks of ``kind``."""
+    return smk.alternation([key for key in config["benchmarks"] if KINDS[key].name == kind])
 
 
 def summary_file(benchmark: str) -> str:
-    """The per-cell summary the index page reads for one benchmark."""
-    return f"results/{benchmark}/{SUMMARY_FILES[BENCHMARKS[benchmark].kind]}"
+    """The per-cell summary the index page reads for one benchmark (its kind's)."""
+    return f"results/{benchmark}/{KINDS[benchmark].summary}"
 
 
 TRANSLATION_DIR = "results/{benchmark}/translations"
@@ -157,25 +161,3 @@ def translations_input(wildcards) -> list[str]:
 def selected_benchmarks() -> list[str]:
     """The benchmarks this run uses, in config order."""
     return list(SETTINGS.benchmarks)
-
-
-def published_aggregates(benchmark: str) -> list[str]:
-    """The authors' aggregates, for the MENAValues report, when the paper target is on."""
-    if benchmark == "menavalues" and config["paper"]["published_metrics"]:
-        return ["results/menavalues/paper/aggregates.csv"]
-    return []
-
-
-def reference_input(benchmark: str) -> dict[str, str]:
-    """An inventory benchmark's reference scores file, when configured."""
-    path = config["benchmarks"][benchmark].get("reference")
-    return {"reference": path} if path else {}
-
-
-def kind_tables(benchmark: str) -> list[str]:
-    """The analysis tables a non-survey benchmark's figures and report read."""
-    kind = BENCHMARKS[benchmark].kind
-    folder = {"mcq": "mcq", "inventory": "hofstede"}[kind]
-    names = {"mcq": ("items.parquet", "summary.csv", "circular.csv"),
-             "inventory": ("items.parquet", "indices.csv", "comparison.csv", "summary.csv")}[kind]  # fmt: skip
-    return [f"results/{benchmark}/{folder}/{name}" for name in names]

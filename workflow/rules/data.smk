@@ -24,7 +24,7 @@ if DOWNLOADS:
         output:
             "{download}",
         wildcard_constraints:
-            download=cfg.alternation(DOWNLOADS),
+            download=smk.alternation(DOWNLOADS),
         params:
             url=lambda w: DOWNLOADS[w.download][0],
             sha256=lambda w: DOWNLOADS[w.download][1],

@@ -5,13 +5,8 @@ generation.mode `cached`: no generate rule exists; every shard of the cell matri
 already be there, and a missing one stops the workflow at start with the list.
 """
 
-from culturalign.engines.model_builds import (
-    build_input,
-    check_model_path,
-    job_gpus,
-    job_resources,
-    job_threads,
-)
+from culturalign.engines.model_builds import build_input, check_model_path
+from culturalign.snakemake_rules import job_gpus, job_resources, job_threads
 
 GENERATION = config["generation"]
 # A generate job takes every core it is given (one engine at a time on a laptop); under a
@@ -42,7 +37,7 @@ if GENERATION["mode"] == "run":
             output:
                 directory("{built_model}"),
             wildcard_constraints:
-                built_model=cfg.alternation(BUILT_MODELS),
+                built_model=smk.alternation(BUILT_MODELS),
             params:
                 recipe=lambda w: BUILT_MODELS[w.built_model],
                 wheel_dir="resources/wheels",
@@ -64,7 +59,7 @@ if GENERATION["mode"] == "run" and GENERATION["jobs"] == "model":
 
             rule:
                 name:
-                    cfg.rule_name("generate", _benchmark, _model)
+                    smk.rule_name("generate", _benchmark, _model)
                 input:
                     prompts=[PROMPTS.format(benchmark=_benchmark, **c) for c in _cells],
                     model=build_input(_entry),

@@ -1,6 +1,7 @@
 """Stage: prompts. One table of prompts per benchmark x language x framing x reasoning."""
 
-from culturalign.workflow import prompt_count_table
+from culturalign.prompts.building import missing_translations_pointer
+from culturalign.snakemake_rules import prompt_count_table
 
 
 rule build_prompts:
@@ -43,11 +44,11 @@ if _MISSING_TRANSLATIONS:
         output:
             "{translations}",
         wildcard_constraints:
-            translations=cfg.alternation(_MISSING_TRANSLATIONS),
+            translations=smk.alternation(_MISSING_TRANSLATIONS),
         params:
             key="prompts.translations",
         log:
-            log_path("missing_translations"),
+            log_path("missing_translations/{translations}"),
         conda:
             "../../envs/analysis.yaml"
         script:
@@ -56,5 +57,11 @@ if _MISSING_TRANSLATIONS:
 
 # Snakemake parses the workflow before it knows the executor, so the dry run is read from
 # the command line.
-if cfg.is_dry_run(sys.argv):
+if smk.is_dry_run(sys.argv):
     print(prompt_count_table(config, SETTINGS, BENCHMARKS), file=sys.stderr)
+    for _path in _MISSING_TRANSLATIONS:
+        print(
+            "culturalign: the run will stop at rule missing_translations: "
+            + missing_translations_pointer("prompts.translations", _path),
+            file=sys.stderr,
+        )

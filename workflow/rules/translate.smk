@@ -18,7 +18,7 @@ if SETTINGS.translation_keys:
         output:
             plan=f"{TRANSLATION_DIR}/plan.csv",
         wildcard_constraints:
-            benchmark=cfg.alternation(translated_benchmarks()),
+            benchmark=smk.alternation(translated_benchmarks()),
         params:
             options=lambda w: config["benchmarks"][w.benchmark],
             framings=lambda w: list(SETTINGS.benchmarks[w.benchmark].framings),

@@ -5,6 +5,7 @@ import logging
 import pandas as pd
 from _common import run
 
+from culturalign.analysis import get_kind
 from culturalign.benchmarks import create_benchmark
 from culturalign.io.tables import read_metadata, write_table
 from culturalign.prompts.building import (
@@ -28,9 +29,11 @@ def main(snakemake):
     human = pd.read_parquet(snakemake.input.human)
     subset = options.get("subset") or {}
     robustness = snakemake.params.robustness
-    # The robustness rule analyses surveys; other kinds get only their plug-in's variants.
+    # Only kinds that analyse robustness get its variants; every kind gets its plug-in's own.
     variants = (
-        cell_variants(robustness, language, framing, reasoning) if plugin.kind == "survey" else []
+        cell_variants(robustness, language, framing, reasoning)
+        if get_kind(plugin.kind, plugin.name).robustness_variants
+        else []
     )
     pool = subset.get("questions") or questions["question_id"].tolist()
     asked = variant_questions(pool, robustness["sample"], robustness["seed"])

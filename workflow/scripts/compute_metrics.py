@@ -5,16 +5,16 @@ import logging
 import pandas as pd
 from _common import run
 
+from culturalign.analysis.kit import MetricsSettings, load_shards
 from culturalign.analysis.survey.metrics import (
-    MetricsSettings,
     consistency_table,
     item_table,
     leakage_examples,
-    load_shards,
     public_items,
 )
 from culturalign.io.files import write_csv_atomic
-from culturalign.io.tables import read_metadata, write_table
+from culturalign.io.tables import write_table
+from culturalign.records.shard import ShardMetadata
 
 
 def main(snakemake):
@@ -33,7 +33,7 @@ def main(snakemake):
     consistency = consistency_table(items, settings.mode)
     metadata = {
         "metrics": {**vars(settings)},
-        "shards": {path: read_metadata(path) for path in paths},
+        "shards": {path: ShardMetadata.read(path).to_metadata() for path in paths},
     }
     write_table(
         public_items(items), snakemake.output.item_scores, snakemake.input.items_schema, metadata

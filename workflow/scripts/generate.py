@@ -20,15 +20,15 @@ def main(snakemake):
         seed=generation["seed"],
     )
     frame, metadata = run_shard(engine, cell, snakemake.input.prompts, generation)
-    write_table(frame, snakemake.output[0], snakemake.input.schema, metadata)
+    write_table(frame, snakemake.output[0], snakemake.input.schema, metadata.to_metadata())
     logging.getLogger("culturalign").info(
         "%s: %d prompts; start-up %.1f s, generation %.1f s, scoring %.1f s, %.2f prompts/s",
         snakemake.output[0],
         len(frame),
-        metadata["startup_seconds"],
-        metadata["generation_seconds"],
-        metadata["scoring_seconds"],
-        metadata["prompts_per_second"] or 0.0,
+        metadata.startup_seconds,
+        metadata.run["generation_seconds"],
+        metadata.run["scoring_seconds"],
+        metadata.run["prompts_per_second"] or 0.0,
     )
 
 

@@ -3,6 +3,7 @@ all of a benchmark's shards of that model, written one by one as each cell finis
 
 import logging
 import time
+from dataclasses import replace
 
 from _common import run
 
@@ -30,13 +31,14 @@ def main(snakemake):
         # the engine started once: its start-up belongs to the first shard only
         engine.startup_seconds = startup if index == 0 else 0.0
         frame, metadata = run_shard(engine, cell, prompts_path, generation)
-        metadata["job"] = {"jobs": "model", "cells": len(snakemake.output), "index": index,
-                           "engine_startup_seconds": round(startup, 3)}  # fmt: skip
-        write_table(frame, shard_path, snakemake.input.schema, metadata)
+        job = {"jobs": "model", "cells": len(snakemake.output), "index": index,
+               "engine_startup_seconds": round(startup, 3)}  # fmt: skip
+        metadata = replace(metadata, run={**metadata.run, "job": job})
+        write_table(frame, shard_path, snakemake.input.schema, metadata.to_metadata())
         LOG.info(
             "%s: %d prompts; generation %.1f s, scoring %.1f s (%d of %d cells)",
-            shard_path, len(frame), metadata["generation_seconds"],
-            metadata["scoring_seconds"], index + 1, len(snakemake.output),
+            shard_path, len(frame), metadata.run["generation_seconds"],
+            metadata.run["scoring_seconds"], index + 1, len(snakemake.output),
         )  # fmt: skip
     engine.close()
     LOG.info("%d cells of %s in %.1f s (engine start-up %.1f s, once)", len(snakemake.output),

@@ -16,6 +16,7 @@ def main(snakemake):
                  zip(keys, snakemake.input.summaries, strict=True)}  # fmt: skip
     build_index(
         snakemake.params.benchmarks,
+        snakemake.params.kinds,
         summaries,
         snakemake.output.html,
         git_commit(Path(snakemake.scriptdir)) or "unknown",

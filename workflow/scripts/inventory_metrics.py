@@ -7,7 +7,8 @@ import pandas as pd
 from _common import run
 
 from culturalign.analysis.inventory import indices as hofstede
-from culturalign.analysis.survey.metrics import MetricsSettings, item_table, load_shards
+from culturalign.analysis.kit import MetricsSettings, load_shards
+from culturalign.analysis.survey.metrics import item_table
 from culturalign.benchmarks.hofstede import read_reference
 from culturalign.io.files import write_csv_atomic
 from culturalign.io.tables import write_table

@@ -6,8 +6,8 @@ import logging
 import pandas as pd
 from _common import run
 
+from culturalign.analysis.kit import MetricsSettings, load_shards
 from culturalign.analysis.mcq.metrics import circular, mcq_items, summary_table
-from culturalign.analysis.survey.metrics import MetricsSettings, load_shards
 from culturalign.io.files import write_csv_atomic
 from culturalign.io.tables import write_table
 

@@ -3,14 +3,11 @@
 from _common import run
 
 from culturalign.errors import ConfigError
+from culturalign.prompts.building import missing_translations_pointer
 
 
 def main(snakemake):
-    raise ConfigError(
-        f"{snakemake.params.key}: {snakemake.output[0]} does not exist; convert the authors' "
-        "validated translations to the columns question_id, language, text as "
-        "resources/translations/README.md explains, or point the key at another table"
-    )
+    raise ConfigError(missing_translations_pointer(snakemake.params.key, snakemake.output[0]))
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,4 +1,5 @@
-"""Rule plots: every figure of the report, PNG and SVG, under results/figures/."""
+"""Rule plots: every figure of a survey benchmark's report, PNG and SVG, under
+results/{benchmark}/figures/."""
 
 import json
 import logging
@@ -7,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 from _common import run
 
+from culturalign.analysis.survey import figures as plots
 from culturalign.io.files import read_csv_or_empty as read_csv
-from culturalign.reporting import figures as plots
 
 
 def main(snakemake):

@@ -1,4 +1,5 @@
-"""Rule report: results/report.html, one self-contained file (figures inlined)."""
+"""Rule report: results/{benchmark}/report.html of a survey benchmark, one self-contained file
+(figures inlined)."""
 
 import json
 import logging
@@ -8,14 +9,15 @@ import pandas as pd
 from _common import run
 
 from culturalign.analysis.survey import published as paper
+from culturalign.analysis.survey import report
 from culturalign.io.files import read_csv_or_empty as read_csv
 from culturalign.records.provenance import git_commit
-from culturalign.reporting import html as report
+from culturalign.reporting.html import shard_provenance
 
 
 def main(snakemake):
     figures = {Path(path).stem: path for path in snakemake.input.figures}
-    provenance, provenance_json = report.shard_provenance(snakemake.input.shards)
+    provenance, provenance_json = shard_provenance(snakemake.input.shards)
     stats = json.loads(Path(snakemake.input.stats).read_text(encoding="utf-8"))
     report.build_report(
         summary=read_csv(snakemake.input.summary),

@@ -6,7 +6,8 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.analysis.survey.metrics import MetricsSettings, item_table, load_shards
+from culturalign.analysis.kit import MetricsSettings, load_shards
+from culturalign.analysis.survey.metrics import item_table
 from culturalign.analysis.survey.robustness import (
     coverage_table,
     robust_findings,

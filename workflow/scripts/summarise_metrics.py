@@ -5,12 +5,13 @@ import logging
 import pandas as pd
 from _common import run
 
+from culturalign.analysis.kit import MetricsSettings
 from culturalign.analysis.survey.findings import (
     findings_by_category,
     findings_table,
     roundtrip_findings,
 )
-from culturalign.analysis.survey.metrics import MetricsSettings, consistency_summary, summary_table
+from culturalign.analysis.survey.metrics import consistency_summary, summary_table
 from culturalign.io.files import write_csv_atomic
 
 

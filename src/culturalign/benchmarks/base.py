@@ -32,8 +32,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from culturalign.benchmarks.populations import build_populations
 from culturalign.constants import CELL_LANGUAGES, FRAMINGS, REASONING
-from culturalign.errors import ConfigError
+from culturalign.errors import BenchmarkError, ConfigError
+from culturalign.records.provenance import sha256_of
 
 LATIN_LETTERS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 ARABIC_LETTERS: tuple[str, ...] = (
@@ -186,8 +188,6 @@ class Benchmark(ABC):
 
     def load(self, files: Mapping[str, Path]) -> BenchmarkTables:
         """Read the source, then build and check the populations table."""
-        from culturalign.benchmarks.populations import build_populations
-
         questions, human = self.read(files)
         populations_path = files.get("populations")
         populations = build_populations(
@@ -211,8 +211,6 @@ class Benchmark(ABC):
 
 def source_provenance(benchmark: Benchmark, files: Mapping[str, Path]) -> dict[str, Any]:
     """Key, plug-in and the sha256 of every input file (recorded in every table and shard)."""
-    from culturalign.records.provenance import sha256_of
-
     return {
         "key": benchmark.key,
         "plugin": benchmark.name,
@@ -231,8 +229,6 @@ def check_tables(tables: BenchmarkTables, where: str = "benchmark") -> None:
     distinct labels; a gold code among them; human rows about known questions and
     populations, each pair's shares summing to 1.
     """
-    from culturalign.errors import BenchmarkError
-
     questions, human, populations = tables.questions, tables.human, tables.populations
     duplicated = questions["question_id"][questions["question_id"].duplicated()]
     if len(duplicated):

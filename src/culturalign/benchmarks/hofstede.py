@@ -35,6 +35,7 @@ import pandas as pd
 from culturalign.analysis.inventory.indices import DIMENSIONS, REQUIRED_ITEMS
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, CellSpace, labelled_options, option_labels
+from culturalign.benchmarks.populations import read_populations_csv
 from culturalign.errors import BenchmarkError
 from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
@@ -152,8 +153,6 @@ class Hofstede(Benchmark):
 
     def population_names(self, human: pd.DataFrame) -> list[str]:
         """The configured regions, then every population of the populations CSV."""
-        from culturalign.benchmarks.populations import read_populations_csv
-
         names = list(self.options.get("regions") or DEFAULT_REGIONS)
         path = self.populations_file()
         if path and Path(path).is_file():

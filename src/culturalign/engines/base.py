@@ -218,13 +218,23 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
+class Position:
+    """One generated position of a chat answer: the token, its logprob and the top-k
+    alternatives (token text, logprob)."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
 class ChatResult:
     """A chat endpoint's answer: the text, and per generated position the token with its
     top-k alternatives (``positions`` is None when the endpoint returns no logprobs)."""
 
     text: str
     finish_reason: str
-    positions: tuple[Any, ...] | None
+    positions: tuple[Position, ...] | None
     n_prompt_tokens: int | None
     n_output_tokens: int | None
 

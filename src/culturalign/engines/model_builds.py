@@ -306,30 +306,6 @@ def weight_bytes(entry: Mapping[str, Any]) -> int | None:
     return RECIPE_WEIGHT_BYTES.get(entry.get("build") or "")
 
 
-def job_resources(entry: Mapping[str, Any]) -> dict[str, int]:
-    """``mem_mb`` (host memory) and ``runtime`` (minutes) of one generate job for a model.
-
-    Heuristic, scaled to the weights: CPU jobs hold the weights twice while loading plus a
-    1 GiB KV cache and ~3 GB of libraries; GPU jobs stage the weights in host memory. A
-    model of unknown size (a hub id) gets 32 GB / 4 h. ``models.<key>.resources`` overrides.
-    """
-    size = weight_bytes(entry)
-    device = entry.get("device", "cpu")
-    if is_api(entry):
-        estimate = {"mem_mb": 2000, "runtime": 240}
-    elif size is None:
-        estimate = {"mem_mb": 32_000, "runtime": 240}
-    elif device == "cpu":
-        estimate = {
-            "mem_mb": int(2 * size / 1e6 + 1024 + 3000),
-            "runtime": int(30 + 60 * size / 1e9),
-        }
-    else:
-        estimate = {"mem_mb": int(1.2 * size / 1e6 + 8000), "runtime": int(60 + 2 * size / 1e9)}
-    estimate.update({key: int(value) for key, value in (entry.get("resources") or {}).items()})
-    return estimate
-
-
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 """A Hugging Face hub id: ``name`` or ``owner/name`` (no ``--`` or ``..``)."""
 
@@ -386,15 +362,3 @@ API_ENGINES = frozenset({"openai", "vllm-server"})
 def is_api(entry: Mapping[str, Any]) -> bool:
     """Whether a model is reached over HTTP."""
     return entry.get("engine", "vllm") in API_ENGINES
-
-
-def job_gpus(entry: Mapping[str, Any]) -> int:
-    """GPUs one generate job holds: tensor_parallel_size for ``device: gpu``, else 0."""
-    if is_api(entry) or entry.get("device", "cpu") != "gpu":
-        return 0
-    return int(entry.get("tensor_parallel_size", 1))
-
-
-def job_threads(entry: Mapping[str, Any], cores: int) -> int:
-    """CPU threads of a generate job: all it is given, one for an API model."""
-    return 1 if is_api(entry) else cores

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from culturalign.engines.api_client import ApiClient
-from culturalign.engines.base import ChatEngine, ChatRequest, ChatResult, ModelSpec
-from culturalign.scoring.top_logprobs import Position
+from culturalign.engines.base import ChatEngine, ChatRequest, ChatResult, ModelSpec, Position
 
 log = logging.getLogger(__name__)
 

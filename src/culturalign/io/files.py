@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from culturalign.errors import CulturalignError
+from culturalign.records.provenance import sha256_of
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -95,9 +98,6 @@ def download_verified(url: str, destination: str | Path, sha256: str, what: str 
     """
     import shutil
     import urllib.request
-
-    from culturalign.errors import CulturalignError
-    from culturalign.records.provenance import sha256_of
 
     destination = Path(destination)
     with atomic_path(destination) as partial:

@@ -16,16 +16,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from culturalign.errors import TableError
 from culturalign.io.files import atomic_path
+from culturalign.io.yaml_files import load_yaml
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
     """Load a YAML or JSON schema file."""
-    with Path(path).open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    return load_yaml(path, missing="schema")
 
 
 def _plain(value: Any) -> Any:

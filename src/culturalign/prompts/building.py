@@ -25,15 +25,24 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from culturalign.benchmarks.populations import (
     LANGUAGE_CODE,
+    country_by_iso3,
     localized_country_name,
     native_languages,
 )
 from culturalign.constants import CELL_LANGUAGES, FRAMINGS, LABEL_KINDS, ORIGINAL_VARIANT, REASONING
 from culturalign.errors import ConfigError
+from culturalign.io.yaml_files import load_yaml
+from culturalign.prompts.variants import (
+    REVERSED,
+    UNFORCED,
+    reverse_options,
+    rotate,
+    rotation,
+    wording_index,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +65,7 @@ TRANSLATION_PROVENANCES: tuple[str, ...] = (
     "human",
     "machine-translated",
 )
+
 OPTION_SEPARATOR = "|"
 PROMPT_COLUMNS: tuple[str, ...] = (
     "question_id",
@@ -135,8 +145,6 @@ class Templates:
         if language == "en":
             return country
         if iso3:
-            from culturalign.benchmarks.populations import country_by_iso3
-
             record = country_by_iso3(iso3)
             name = localized_country_name(record.alpha_2, language) if record else None
             if name:
@@ -304,7 +312,7 @@ def _fields(template: str, where: str) -> set[str]:
     return names
 
 
-def _check_template(value: Any, where: str, allowed: set[str], required: Iterable[str] = ()) -> str:
+def check_template(value: Any, where: str, allowed: set[str], required: Iterable[str] = ()) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: must be a non-empty string")
     names = _fields(value, where)
@@ -326,7 +334,7 @@ def _wordings(value: Any, where: str, allowed: set[str], required: Iterable[str]
     if not values:
         raise ConfigError(f"{where}: must be a string or a non-empty list of strings")
     return tuple(
-        _check_template(item, f"{where}[{index}]" if isinstance(value, list) else where,
+        check_template(item, f"{where}[{index}]" if isinstance(value, list) else where,
                         allowed, required)
         for index, item in enumerate(values)
     )  # fmt: skip
@@ -358,9 +366,9 @@ def _option_format(value: Any, where: str, base: OptionFormat) -> OptionFormat:
     block = _mapping(value, where)
     _keys(block, (), where, ("list", "line"))
     return OptionFormat(
-        list=_check_template(block.get("list", base.list), f"{where}.list",
+        list=check_template(block.get("list", base.list), f"{where}.list",
                              _OPTION_LIST_FIELDS, _OPTION_LIST_FIELDS),
-        line=_check_template(block.get("line", base.line), f"{where}.line",
+        line=check_template(block.get("line", base.line), f"{where}.line",
                              _OPTION_LINE_FIELDS, _OPTION_LINE_FIELDS),
     )  # fmt: skip
 
@@ -368,15 +376,10 @@ def _option_format(value: Any, where: str, base: OptionFormat) -> OptionFormat:
 def load_templates(path: str | Path) -> Templates:
     """Load and validate the templates file (every language block it has is checked)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: templates file not found (config key prompts.templates)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    data = load_yaml(path, "prompts.templates", "templates file")
     data = _mapping(data, f"{path}")
     _keys(data, ("layout", "languages"), f"{path}", ("options",))
-    layout = _check_template(data["layout"], f"{path}: key layout", _LAYOUT_FIELDS, _LAYOUT_FIELDS)
+    layout = check_template(data["layout"], f"{path}: key layout", _LAYOUT_FIELDS, _LAYOUT_FIELDS)
     options = _option_format(data.get("options"), f"{path}: key options", OptionFormat())
     languages_raw = _mapping(data["languages"], f"{path}: key languages")
     if not languages_raw:
@@ -422,7 +425,7 @@ def load_templates(path: str | Path) -> Templates:
             }  # fmt: skip
         unforced = block.get("unforced")
         if unforced is not None:
-            _check_template(unforced, f"{path}: key {key}.unforced", set())
+            check_template(unforced, f"{path}: key {key}.unforced", set())
         names = _mapping(block.get("countries") or {}, f"{path}: key {key}.countries")
         for country, value in names.items():
             if not isinstance(value, str) or not value.strip():
@@ -516,6 +519,16 @@ def _check_translation_flags(values: Mapping[str, str], where: str) -> None:
             float(chrf)
         except ValueError:
             raise ConfigError(f"{where}, column chrf: {chrf!r} is not a number") from None
+
+
+def missing_translations_pointer(key: str, path: str) -> str:
+    """What to do about a configured translation table that does not exist (the dry run
+    prints it; rule missing_translations stops the real run with it)."""
+    return (
+        f"{key}: {path} does not exist; convert the authors' validated translations to the "
+        "columns question_id, language, text as resources/translations/README.md explains, "
+        "or point the key at another table"
+    )
 
 
 def template_hash(templates_path: str | Path, translations_path: str | Path | None = None) -> str:
@@ -699,15 +712,6 @@ def build_prompts(
     be reversed gets no ``reversed`` row. ``benchmark_variants`` (the plug-in's own, e.g.
     CircularEval's rotations) are asked for every question.
     """
-    from culturalign.prompts.variants import (
-        REVERSED,
-        UNFORCED,
-        reverse_options,
-        rotate,
-        rotation,
-        wording_index,
-    )
-
     for value, allowed, name in (
         (language, CELL_LANGUAGES, "language"),
         (framing, FRAMINGS, "framing"),

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from culturalign.errors import ConfigError
+
 ORIGINAL = "original"
 REVERSED = "reversed"
 UNFORCED = "unforced"
@@ -82,8 +84,6 @@ def wording_index(variant: str) -> int | None:
 
 def check_variants(variants: Iterable[str], where: str = "robustness.variants") -> list[str]:
     """The configured variants, validated (names only)."""
-    from culturalign.errors import ConfigError
-
     out = []
     for variant in variants:
         if variant == ORIGINAL or wording_index(variant) is None:

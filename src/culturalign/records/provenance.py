@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -108,24 +108,3 @@ class BenchmarkProvenance:
     key: str
     plugin: str
     source_sha256: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ShardProvenance:
-    """Everything a shard records about how it was made (Parquet metadata ``culturalign.*``).
-
-    ``as_metadata`` flattens it into the top-level keys readers rely on (``model``,
-    ``engine``, ``benchmark``, ``template_hash``, ``git_commit``, ``packages``, ``cell``).
-    """
-
-    cell: Mapping[str, str]
-    model: ModelProvenance
-    engine: EngineProvenance
-    benchmark: BenchmarkProvenance | None
-    template_hash: str | None
-    git_commit: str | None
-    packages: Mapping[str, str]
-
-    def as_metadata(self) -> dict[str, Any]:
-        """Plain JSON-ready dict, secrets stripped."""
-        return strip_secrets(asdict(self))

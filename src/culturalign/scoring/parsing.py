@@ -36,9 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from culturalign.errors import ConfigError
+from culturalign.io.yaml_files import load_yaml
 
 Reasoning = Literal["zero", "cot"]
 
@@ -99,12 +98,7 @@ class Phrases:
 def load_phrases(path: str | Path | None = None) -> Phrases:
     """Load and check a phrase file (``None``: the package's own)."""
     path = Path(path) if path else DEFAULT_PHRASES
-    if not path.is_file():
-        raise ConfigError(f"{path}: phrase file not found (config key parsing.phrases)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    data = load_yaml(path, "parsing.phrases", "phrase file")
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: must be a mapping with keys answer_cues, refusal_phrases")
     sections = {}
@@ -140,7 +134,7 @@ def _fold(text: str) -> str:
     return _SPACES.sub(" ", text)
 
 
-def _fold_letters(text: str) -> str:
+def fold_letters(text: str) -> str:
     """Fold Arabic letter variants (case kept, so a Latin ``a`` never reads as ``A``)."""
     return _MARKS.sub("", unicodedata.normalize("NFC", text).translate(_LETTER_FOLD))
 
@@ -236,11 +230,11 @@ def _parse_letter(
     text: str, labels: Sequence[str], codes: Sequence[int], cues: tuple[str, ...],
     reasoning: Reasoning,
 ) -> int | None:  # fmt: skip
-    folded_labels = [_fold_letters(label) for label in labels]
+    folded_labels = [fold_letters(label) for label in labels]
     by_label = dict(zip(folded_labels, codes, strict=True))
-    folded_cues = tuple(_fold_letters(c) for c in cues)
+    folded_cues = tuple(fold_letters(c) for c in cues)
     cue, opening, bracketed = _letter_patterns(folded_cues, tuple(folded_labels))
-    text = _fold_letters(text)
+    text = fold_letters(text)
     cued = list(cue.finditer(text))
     if cued:
         return by_label.get(cued[-1].group(1))

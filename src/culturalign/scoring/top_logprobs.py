@@ -32,18 +32,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from culturalign.scoring.parsing import _fold_letters, load_phrases, normalize_digits
+from culturalign.engines.base import Position
+from culturalign.scoring.parsing import fold_letters, load_phrases, normalize_digits
 
 _MARKUP = " \t\r\n*_`\"'“”«»()[]{}:.,;-–—#>"
-
-
-@dataclass(frozen=True)
-class Position:
-    """One generated position: the token, its logprob and the top-k alternatives."""
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ class TopLogprobDistribution:
 
 def fold(text: str) -> str:
     """A token's text as an option label would read it."""
-    return _fold_letters(normalize_digits(text)).strip(_MARKUP)
+    return fold_letters(normalize_digits(text)).strip(_MARKUP)
 
 
 def _blank(token: str) -> bool:

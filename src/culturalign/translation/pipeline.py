@@ -31,9 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from culturalign.engines.base import ChatEngine, ChatRequest, GenerationRequest
+from culturalign.engines.model_builds import model_revision, weight_bytes
+from culturalign.engines.request_cache import RequestCache
 from culturalign.errors import ConfigError
+from culturalign.generation.cell import chat_prompt_ids
+from culturalign.io.files import write_csv_atomic
+from culturalign.io.yaml_files import load_yaml
+from culturalign.prompts.building import check_template, prompt_targets
+from culturalign.records.provenance import sha256_text
+from culturalign.settings import schema_defaults
 
 LOG = logging.getLogger(__name__)
 
@@ -160,15 +168,8 @@ _PROMPT_FIELDS = {"text": {"source", "target", "text"}, "options": {"source", "t
 
 def load_translation_prompts(path: str | Path) -> TranslationPrompts:
     """Load and check ``resources/prompts/translation.yaml`` (errors name file and key)."""
-    from culturalign.prompts.building import _check_template
-
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: translation prompts not found (config key translation.prompts)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = load_yaml(path, "translation.prompts", "translation prompts") or {}
     if not isinstance(data, dict) or not isinstance(data.get("default"), dict):
         raise ConfigError(f"{path}: needs a mapping `default` with keys text and options")
     blocks = {"default": data["default"]}
@@ -185,7 +186,7 @@ def load_translation_prompts(path: str | Path) -> TranslationPrompts:
             raise ConfigError(f"{path}: key {name}: unknown key(s) {', '.join(sorted(unknown))}")
         for kind, fields in _PROMPT_FIELDS.items():
             if kind in block or name == "default":
-                _check_template(block.get(kind), f"{path}: key {name}.{kind}", fields, fields)
+                check_template(block.get(kind), f"{path}: key {name}.{kind}", fields, fields)
     return TranslationPrompts(path=path, default=data["default"], pairs=pairs)
 
 
@@ -237,8 +238,6 @@ def plan_translations(
     A pair the human table (a :class:`culturalign.prompts.building.Translations`, or None) has
     is left out unless ``check_human``; the benchmark's own language never needs a translation.
     """
-    from culturalign.prompts.building import prompt_targets
-
     wanted: dict[tuple[str, str], Any] = {}
     for framing in framings:
         for target in prompt_targets(
@@ -343,8 +342,6 @@ TextGenerator = Callable[[Sequence[str]], list[str]]
 def engine_generator(engine: Any, max_tokens: int, seed: int = 0) -> TextGenerator:
     """Greedy text completion through any engine: token ids for local engines and
     ``vllm-server``, chat messages for chat APIs."""
-    from culturalign.engines.base import ChatEngine, ChatRequest, GenerationRequest
-    from culturalign.generation.cell import chat_prompt_ids
 
     def generate(prompts: Sequence[str]) -> list[str]:
         if not prompts:
@@ -370,9 +367,6 @@ def model_identity(spec: Any, max_tokens: int) -> dict[str, Any]:
     """What determines a model's greedy answer, for the cache key (never an API key): the
     weights' revision (or, for a local directory without one, its config's hash and weight
     bytes), an API model's name and endpoint, the dtype, an override chat template."""
-    from culturalign.engines.model_builds import model_revision, weight_bytes
-    from culturalign.records.provenance import sha256_text
-
     revision = model_revision(spec.path, spec.revision) if spec.path else spec.revision
     local = Path(spec.path) if spec.path else None
     fingerprint = None
@@ -407,7 +401,6 @@ class CachedGenerator:
         identity: Mapping[str, Any],
         start: Callable[[], TextGenerator],
     ) -> None:
-        from culturalign.engines.request_cache import RequestCache
 
         self.cache = RequestCache(cache_path)
         self.identity = dict(identity)
@@ -547,15 +540,18 @@ def back_translate(
 # ------------------------------------------------------------------------------ review
 
 
+_THRESHOLD_DEFAULTS = schema_defaults("translation", "thresholds")
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Round trips scoring below any of these are flagged for human review (chrF and BLEU
     on sacrebleu's 0-100 scale; similarity is a cosine, only when an embedding model is
     configured)."""
 
-    chrf: float = 40.0
-    bleu: float = 10.0
-    similarity: float = 0.8
+    chrf: float = float(_THRESHOLD_DEFAULTS["chrf"])
+    bleu: float = float(_THRESHOLD_DEFAULTS["bleu"])
+    similarity: float = float(_THRESHOLD_DEFAULTS["similarity"])
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> Thresholds:
@@ -679,8 +675,6 @@ def _flag(value: Any) -> str:
 
 def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
     """A translation-format table, atomically (tab-separated, quoted where needed)."""
-    from culturalign.io.files import write_csv_atomic
-
     write_csv_atomic(frame, path, sep="\t", index=False)
 
 

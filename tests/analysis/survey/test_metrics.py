@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from culturalign.analysis.kit import MetricsError, MetricsSettings
 from culturalign.analysis.survey import metrics as M
 from culturalign.analysis.survey.findings import findings_table, wilcoxon
-from culturalign.analysis.survey.metrics import MetricsError, MetricsSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fakes import (  # noqa: E402

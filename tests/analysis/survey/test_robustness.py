@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from culturalign.analysis.survey.metrics import MetricsSettings
+from culturalign.analysis.kit import MetricsSettings
 from culturalign.analysis.survey.robustness import (
     kendall_w,
     robust_findings,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from culturalign.analysis.survey.metrics import MetricsSettings
+from culturalign.analysis.kit import MetricsSettings
 from culturalign.analysis.survey.sensitivity import (
     SensitivityError,
     SensitivitySettings,

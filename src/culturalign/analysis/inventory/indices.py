@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from culturalign.analysis.survey.metrics import original_only
+from culturalign.analysis.kit import original_only
 from culturalign.constants import CELL_KEYS
 
 DIMENSIONS: dict[str, tuple[tuple[float, str, str], ...]] = {

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from culturalign.analysis.survey.metrics import MetricsSettings, cluster_bootstrap, probs_vector
+from culturalign.analysis.kit import MetricsSettings, cluster_bootstrap, probs_vector
 from culturalign.constants import CELL_KEYS, ORIGINAL_VARIANT
 from culturalign.prompts.variants import rotation
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from culturalign.analysis.survey.metrics import MetricsSettings, cluster_bootstrap, original_only
+from culturalign.analysis.kit import MetricsSettings, cluster_bootstrap, original_only
 
 FINDINGS: tuple[tuple[str, str, str, str], ...] = (
     # (finding, varied dimension, condition a, condition b) -> diff = b - a

@@ -57,10 +57,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,45 +65,23 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
+from culturalign.analysis.kit import (
+    MODES,
+    MetricsError,
+    MetricsSettings,
+    cluster_bootstrap,
+    human_vectors,
+    is_missing,
+    original_only,
+    probs_vector,
+)
 from culturalign.benchmarks.populations import native_languages
-from culturalign.constants import CELL_KEYS, ORIGINAL_VARIANT
-from culturalign.errors import CulturalignError
+from culturalign.constants import CELL_KEYS
 
 LOG = logging.getLogger("culturalign.analysis.survey.metrics")
 
-MODES = ("default", "paper")
 ITEM_KEYS = (*CELL_KEYS, "variant", "question_id", "country")
 PEER_METRICS = ("jsd_similarity", "representativeness", "emd")
-PROB_TOLERANCE = 1e-4
-"""option_probs must sum to 1 within this tolerance; they are used as stored (no renormalising)."""
-
-
-class MetricsError(CulturalignError):
-    """A shard or benchmark table violates the contract the metrics rely on."""
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    """The ``metrics:`` section of the config."""
-
-    mode: str = "default"
-    leakage_threshold: float = 0.5
-    kld_smoothing: float = 1e-6
-    bootstrap_resamples: int = 1000
-    seed: int = 0
-    min_option_coverage: float = 0.9
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any] | None) -> MetricsSettings:
-        """From config ``metrics:`` (keys this dataclass does not hold are ignored)."""
-        section = dict(section or {})
-        names = set(cls.__dataclass_fields__)
-        settings = cls(**{key: section[key] for key in section if key in names})
-        if settings.mode not in MODES:
-            raise MetricsError(
-                f"config metrics.mode: expected one of {MODES}, got {settings.mode!r}"
-            )
-        return settings
 
 
 # --------------------------------------------------------------------------- scalar metrics
@@ -235,116 +210,9 @@ def consistency_score(
 # --------------------------------------------------------------------------- table helpers
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def probs_vector(
-    option_probs: Any, scale_min: int, scale_max: int, where: str
-) -> np.ndarray | None:
-    """``option_probs`` (list of {option, prob}) as a vector over ``scale_min..scale_max``."""
-    if _is_missing(option_probs) or len(option_probs) == 0:
-        return None
-    values = {}
-    for entry in option_probs:
-        values[int(entry["option"])] = float(entry["prob"])
-    expected = set(range(scale_min, scale_max + 1))
-    if set(values) != expected:
-        raise MetricsError(
-            f"{where}: option_probs options {sorted(values)} differ from the scale "
-            f"{scale_min}..{scale_max}"
-        )
-    vector = np.array([values[o] for o in range(scale_min, scale_max + 1)], dtype=float)
-    if np.any(vector < 0) or not np.all(np.isfinite(vector)):
-        raise MetricsError(f"{where}: option_probs holds a negative or non-finite probability")
-    if abs(vector.sum() - 1.0) > PROB_TOLERANCE:
-        raise MetricsError(f"{where}: option_probs sum to {vector.sum():.6f}, not 1")
-    return vector
-
-
-def human_vectors(
-    human: pd.DataFrame, questions: pd.DataFrame
-) -> dict[tuple[str, str], np.ndarray]:
-    """(question_id, country) -> share vector over the question's scale."""
-    scales = questions.set_index("question_id")[["scale_min", "scale_max"]]
-    out: dict[tuple[str, str], np.ndarray] = {}
-    for (qid, country), group in human.groupby(["question_id", "country"], sort=False):
-        if qid not in scales.index:
-            continue
-        lo, hi = (int(v) for v in scales.loc[qid])
-        vector = np.zeros(hi - lo + 1)
-        for option, share in zip(group["option"], group["share"], strict=True):
-            if lo <= int(option) <= hi:
-                vector[int(option) - lo] = float(share)
-        total = vector.sum()
-        if total <= 0:
-            continue
-        out[(str(qid), str(country))] = vector
-    return out
-
-
-SHARD_COLUMNS = ("question_id", "country", "variant", "prompt_language", "response",
-                 "option_probs", "option_probs_source", "option_coverage",
-                 "option_codes")  # fmt: skip
-ANSWER_KEYS = ("question_id", "country", "variant", "prompt_language")
-PROVENANCE_COLUMNS = ("text_provenance", "roundtrip_passed")
-
-
-def load_shards(
-    shards: Iterable[tuple[Mapping[str, str], str | Path, str | Path]],
-) -> pd.DataFrame:
-    """Concatenate generation shards with their parsed answers (same rows, same order),
-    adding the cell columns and the shard path."""
-    frames = []
-    from culturalign.io.tables import read_table
-
-    for cell, path, answers_path in shards:
-        frame = read_table(path)
-        missing = [c for c in SHARD_COLUMNS if c not in frame.columns]
-        if missing:
-            raise MetricsError(f"{path}: missing column(s) {', '.join(missing)}")
-        # the text's provenance, where the shard records it (not before the translate rule)
-        kept = [*SHARD_COLUMNS, *(c for c in PROVENANCE_COLUMNS if c in frame.columns)]
-        frame = frame[kept].copy()
-        parsed = read_table(answers_path)
-        if len(parsed) != len(frame):
-            raise MetricsError(
-                f"{answers_path}: {len(parsed)} rows for the {len(frame)} of {path} "
-                "(re-run the parse rule)"
-            )
-        for key in ANSWER_KEYS:
-            left = frame[key].astype(object).where(frame[key].notna(), None).tolist()
-            right = parsed[key].astype(object).where(parsed[key].notna(), None).tolist()
-            if left != right:
-                bad = next(i for i, (a, b) in enumerate(zip(left, right, strict=True)) if a != b)
-                raise MetricsError(
-                    f"{answers_path}: row {bad}, column {key}: {right[bad]!r} does not match "
-                    f"{path} ({left[bad]!r}); re-run the parse rule"
-                )
-        frame["answer"] = parsed["answer"].to_numpy()
-        frame["refusal"] = parsed["refusal"].to_numpy()
-        for key in CELL_KEYS:
-            frame[key] = cell[key]
-        frame["shard"] = str(path)
-        frame["shard_row"] = np.arange(len(frame))
-        frames.append(frame)
-    if not frames:
-        raise MetricsError("no generation shards given")
-    return pd.concat(frames, ignore_index=True)
-
-
-def original_only(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the original prompt wording (every table without a variant: all rows)."""
-    if "variant" not in frame.columns:
-        return frame
-    return frame[frame["variant"] == ORIGINAL_VARIANT]
-
-
 def _targets(row: Any, countries: Sequence[str], native_of: Mapping[str, str]) -> list[str]:
     """Countries a shard row is compared with."""
-    if not _is_missing(row.country):
+    if not is_missing(row.country):
         return [str(row.country)]
     if row.prompt_language == "en":
         return list(countries)
@@ -388,8 +256,8 @@ def item_table(
             float(row.option_coverage or 0.0) >= settings.min_option_coverage
         ):
             probs, distribution = None, "low_coverage"
-        refusal = bool(row.refusal) if not _is_missing(row.refusal) else False
-        answer = None if _is_missing(row.answer) else int(row.answer)
+        refusal = bool(row.refusal) if not is_missing(row.refusal) else False
+        answer = None if is_missing(row.answer) else int(row.answer)
         if answer is not None and not lo <= answer <= hi:
             raise MetricsError(f"{where}: answer {answer} outside the scale {lo}..{hi}")
         if refusal:
@@ -398,7 +266,7 @@ def item_table(
         leak = is_leakage(refusal, probs, settings.leakage_threshold)
         shown = [int(code) for code in row.option_codes]
         position = shown.index(answer) if answer in shown else None
-        neutral_row = _is_missing(row.country)
+        neutral_row = is_missing(row.country)
         for country in _targets(row, selected, native_of):
             hv = humans.get((qid, country))
             if neutral_row and hv is None:
@@ -445,7 +313,7 @@ _ITEM_COLUMNS = [
 
 
 def _optional_flag(value: Any) -> bool | None:
-    return None if _is_missing(value) else bool(value)
+    return None if is_missing(value) else bool(value)
 
 
 def _typed_items(items: pd.DataFrame) -> pd.DataFrame:
@@ -539,34 +407,6 @@ def consistency_table(items: pd.DataFrame, mode: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- bootstrap
 
 
-def cluster_bootstrap(
-    values: Sequence[float],
-    clusters: Sequence[Any],
-    resamples: int,
-    seed: int,
-    level: float = 0.95,
-) -> tuple[float, float, float, int]:
-    """Mean of ``values`` and a percentile interval resampling whole clusters (questions).
-
-    Returns ``(mean, low, high, n_clusters)``; NaN values are ignored; NaNs everywhere when
-    nothing is left. Each resample draws ``n_clusters`` clusters with replacement and takes
-    the mean over all their values (so the point estimate is the plain row mean).
-    """
-    frame = pd.DataFrame({"v": np.asarray(values, dtype=float), "c": list(clusters)}).dropna()
-    if frame.empty:
-        return (math.nan, math.nan, math.nan, 0)
-    grouped = frame.groupby("c", sort=True)["v"].agg(["sum", "count"])
-    sums, counts = grouped["sum"].to_numpy(), grouped["count"].to_numpy()
-    mean = float(sums.sum() / counts.sum())
-    k = len(grouped)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, k, size=(resamples, k))
-    stats = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
-    return (mean, float(low), float(high), k)
-
-
 SUMMARY_METRICS = ("nvas", "overlap", "kld", "jsd_similarity", "representativeness", "emd",
                    "refusal", "leakage")  # fmt: skip
 
@@ -638,7 +478,7 @@ def leakage_examples(
     qinfo = questions.set_index("question_id")
     rows = []
     for row in original_only(shards).itertuples(index=False):
-        if _is_missing(row.refusal) or not bool(row.refusal):
+        if is_missing(row.refusal) or not bool(row.refusal):
             continue
         if row.option_probs_source == "top_logprobs" and not (
             float(row.option_coverage or 0.0) >= min_coverage
@@ -653,7 +493,7 @@ def leakage_examples(
         rows.append({
             "model": row.model, "language": row.language, "framing": row.framing,
             "reasoning": row.reasoning, "question_id": str(row.question_id),
-            "country": None if _is_missing(row.country) else str(row.country),
+            "country": None if is_missing(row.country) else str(row.country),
             "prompt_language": row.prompt_language, "response": row.response,
             "top_option": int(lo + int(np.argmax(probs))), "max_prob": float(probs.max()),
             "option_probs": json.dumps({str(lo + i): round(float(p), 6)

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from culturalign.benchmarks.menavalues import COUNTRIES as MENA_COUNTRIES
 from culturalign.errors import CulturalignError
+from culturalign.io.files import write_text_atomic
+from culturalign.reporting.figures import save_figure
+from culturalign.reporting.html import image_data_uri, render_template
 
 LOG = logging.getLogger("culturalign.analysis.survey.published")
 
@@ -310,6 +314,14 @@ def range_notes(published: pd.DataFrame) -> list[str]:
     ]
 
 
+def aggregates_input(benchmark: str, config: Mapping[str, Any]) -> list[str]:
+    """The authors' aggregates a run's MENAValues report prints beside its own, when the
+    ``paper`` target is on (config ``paper.published_metrics``)."""
+    if benchmark == "menavalues" and config["paper"]["published_metrics"]:
+        return ["results/menavalues/paper/aggregates.csv"]
+    return []
+
+
 def rule_inputs(config: dict) -> list[str]:
     """The spreadsheets rule ``paper`` reads (its inputs); a clear error when unconfigured."""
     folder = (config.get("paper") or {}).get("published_metrics")
@@ -579,7 +591,6 @@ def draw_figures(table: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
 
 
 def _save(fig, stem: Path) -> Path:
-    from culturalign.reporting.figures import save_figure
 
     save_figure(fig, stem.with_suffix(".png"), dpi=110)
     save_figure(fig, stem.with_suffix(".svg"))
@@ -594,8 +605,6 @@ def render_index(
     notes: Iterable[str] = (),
 ) -> Path:
     """results/paper/index.html: the averages table and the figures, inlined (base64 PNG)."""
-    from culturalign.reporting.html import image_data_uri, render_template
-
     out_path = Path(out_path)
     shown = table.copy()
     for column in ("mean", "sd", "mean_of_column_means", "max_abs_diff_vs_average_row"):
@@ -609,6 +618,5 @@ def render_index(
         table_html=shown.to_html(index=False, classes="data", border=0),
         figures=[{"name": name, "uri": image_data_uri(path)} for name, path in figures.items()],
     )
-    from culturalign.io.files import write_text_atomic
 
     return write_text_atomic(html, out_path)

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from culturalign.analysis.survey.metrics import MetricsSettings, cluster_bootstrap, human_vectors
+from culturalign.analysis.kit import MetricsSettings, cluster_bootstrap, human_vectors
+from culturalign.analysis.survey.findings import findings_table
 from culturalign.constants import CELL_KEYS, ORIGINAL_VARIANT
 from culturalign.prompts.variants import REVERSED, UNFORCED
 
@@ -255,8 +256,6 @@ def robust_findings(
     excludes 0 on the original's side, False when one does not, NA when no variant covers
     both conditions of the contrast.
     """
-    from culturalign.analysis.survey.findings import findings_table
-
     original = items[items["variant"] == ORIGINAL_VARIANT]
     reference = findings_table(original, settings)
     keys = ["finding", "contrast", "metric", "model", "language", "framing", "reasoning"]

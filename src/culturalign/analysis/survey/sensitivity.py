@@ -66,7 +66,7 @@ import pandas as pd
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from culturalign.analysis.survey.metrics import (
+from culturalign.analysis.kit import (
     MetricsSettings,
     cluster_bootstrap,
     human_vectors,
@@ -74,6 +74,7 @@ from culturalign.analysis.survey.metrics import (
 )
 from culturalign.constants import CELL_KEYS
 from culturalign.errors import CulturalignError
+from culturalign.settings import schema_defaults
 
 LOG = logging.getLogger("culturalign.analysis.survey.sensitivity")
 
@@ -89,16 +90,19 @@ class SensitivityError(CulturalignError):
     """The settings or tables of the sensitivity analysis are unusable."""
 
 
+_DEFAULTS = schema_defaults("sensitivity")
+
+
 @dataclass(frozen=True)
 class SensitivitySettings:
     """The ``sensitivity:`` section of the config."""
 
-    zone_column: str | None = None
-    alpha: float = 0.05
-    correction: str = "fdr_bh"
-    permutations: int = 999
-    bootstrap_resamples: int = 1000
-    seed: int = 0
+    zone_column: str | None = _DEFAULTS["zone_column"]
+    alpha: float = _DEFAULTS["alpha"]
+    correction: str = _DEFAULTS["correction"]
+    permutations: int = _DEFAULTS["permutations"]
+    bootstrap_resamples: int = _DEFAULTS["bootstrap_resamples"]
+    seed: int = _DEFAULTS["seed"]
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None, stats_zone: str = "zone"

@@ -35,7 +35,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from culturalign.analysis.kit import original_only
 from culturalign.errors import CulturalignError
+from culturalign.prompts.variants import UNFORCED
+from culturalign.settings import schema_defaults
 
 RANDOM_EFFECTS_NOTE = (
     "crossed random intercepts for question_id and country, fitted as variance components of "
@@ -59,13 +62,16 @@ class StatsError(CulturalignError):
     """The inputs of the zone models are unusable."""
 
 
+_DEFAULTS = schema_defaults("stats")
+
+
 @dataclass(frozen=True)
 class StatsSettings:
     """The ``stats:`` section of the config."""
 
-    zone_column: str = "zone"
-    max_crossed_rows: int = 20000
-    zone_schemes: tuple[str, ...] | None = None
+    zone_column: str = _DEFAULTS["zone_column"]
+    max_crossed_rows: int = _DEFAULTS["max_crossed_rows"]
+    zone_schemes: tuple[str, ...] | None = _DEFAULTS["zone_schemes"]
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> StatsSettings:
@@ -98,8 +104,6 @@ def attach_zones(
             f"config key stats.zone_column: {zone_column!r} is not a zone column of "
             f"{zones_path} (zone columns: {', '.join(zone_columns)})"
         )
-    from culturalign.analysis.survey.metrics import original_only
-    from culturalign.prompts.variants import UNFORCED
 
     notes: list[str] = []
     mapping = zones.set_index("country")[zone_column]

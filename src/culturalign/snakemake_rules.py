@@ -1,16 +1,28 @@
-"""What a dry run prints besides the job list: prompts per cell of every benchmark."""
+"""The one module that knows Snakemake: rule names and wildcard patterns, job resources, the
+analysis kinds the rules are included for, and what a dry run prints besides the job list
+(prompts per cell of every benchmark). Everything else in the package is plain Python."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from culturalign.analysis import AnalysisKind, get_kind
 from culturalign.benchmarks import Benchmark
+from culturalign.engines.model_builds import is_api, weight_bytes
 from culturalign.errors import CulturalignError
-from culturalign.prompts.variants import rotation
+from culturalign.prompts.building import (
+    build_prompts,
+    load_templates,
+    load_translations,
+    prompt_targets,
+    prompts_per_cell,
+)
+from culturalign.prompts.variants import cell_variants, rotation, variant_questions
 from culturalign.settings import WorkflowSettings
 
 
@@ -31,8 +43,6 @@ def prompt_count_table(
     config: Mapping[str, Any], settings: WorkflowSettings, plugins: Mapping[str, Benchmark]
 ) -> str:
     """Prompts per cell and benchmark for a dry run (a note where a source is not there yet)."""
-    from culturalign.prompts.building import prompts_per_cell
-
     lines = []
     total = 0
     for key, bench in settings.benchmarks.items():
@@ -63,7 +73,11 @@ def prompt_count_table(
         )
         extra = variant_rows(config, bench, plugin, tables)
         if extra:
-            names = config["robustness"]["variants"] if plugin.kind == "survey" else []
+            names = (
+                config["robustness"]["variants"]
+                if get_kind(plugin.kind).robustness_variants
+                else []
+            )
             names = [*names, *[v for v in plugin.extra_variants() if v not in names]]
             if any(rotation(v) is not None for v in names):
                 names = [v for v in names if rotation(v) is None] + ["rotated-K (CircularEval)"]
@@ -81,12 +95,9 @@ def prompt_count_table(
 
 def variant_rows(config: Mapping[str, Any], bench: Any, plugin: Benchmark, tables) -> int:
     """Upper bound of the variant rows per model: every variant of every asked question."""
-    from culturalign.prompts.building import prompt_targets
-    from culturalign.prompts.variants import cell_variants, variant_questions
-
     robustness = config.get("robustness") or {}
-    if plugin.kind != "survey":
-        robustness = {}  # only surveys get the robustness variants (see build_prompts)
+    if not get_kind(plugin.kind).robustness_variants:
+        robustness = {}  # only kinds that analyse robustness get its variants (build_prompts)
     own = plugin.extra_variants()
     if not robustness.get("variants") and not own:
         return 0
@@ -121,10 +132,6 @@ CHARS_PER_TOKEN = 4.0
 
 def api_lines(config, settings, key, plugin, tables) -> list[str]:
     """Per API model and cell: requests and an estimate of input and output tokens."""
-    from culturalign.engines.model_builds import is_api
-    from culturalign.prompts.building import build_prompts, load_templates, load_translations
-    from culturalign.prompts.variants import cell_variants, variant_questions
-
     api_models = [m for m in settings.model_keys if is_api(config["models"][m])]
     if not api_models:
         return []
@@ -180,3 +187,73 @@ def api_lines(config, settings, key, plugin, tables) -> list[str]:
                 f"<= {n * max_tokens:,} output tokens"
             )
     return lines
+
+
+def job_resources(entry: Mapping[str, Any]) -> dict[str, int]:
+    """``mem_mb`` (host memory) and ``runtime`` (minutes) of one generate job for a model.
+
+    Heuristic, scaled to the weights: CPU jobs hold the weights twice while loading plus a
+    1 GiB KV cache and ~3 GB of libraries; GPU jobs stage the weights in host memory. A
+    model of unknown size (a hub id) gets 32 GB / 4 h. ``models.<key>.resources`` overrides.
+    """
+    size = weight_bytes(entry)
+    device = entry.get("device", "cpu")
+    if is_api(entry):
+        estimate = {"mem_mb": 2000, "runtime": 240}
+    elif size is None:
+        estimate = {"mem_mb": 32_000, "runtime": 240}
+    elif device == "cpu":
+        estimate = {
+            "mem_mb": int(2 * size / 1e6 + 1024 + 3000),
+            "runtime": int(30 + 60 * size / 1e9),
+        }
+    else:
+        estimate = {"mem_mb": int(1.2 * size / 1e6 + 8000), "runtime": int(60 + 2 * size / 1e9)}
+    estimate.update({key: int(value) for key, value in (entry.get("resources") or {}).items()})
+    return estimate
+
+
+def job_gpus(entry: Mapping[str, Any]) -> int:
+    """GPUs one generate job holds: tensor_parallel_size for ``device: gpu``, else 0."""
+    if is_api(entry) or entry.get("device", "cpu") != "gpu":
+        return 0
+    return int(entry.get("tensor_parallel_size", 1))
+
+
+def job_threads(entry: Mapping[str, Any], cores: int) -> int:
+    """CPU threads of a generate job: all it is given, one for an API model."""
+    return 1 if is_api(entry) else cores
+
+
+def rule_name(*parts: str) -> str:
+    """A Snakemake rule name from config keys (``generate``, ``menavalues``, ``smollm2-135m``
+    -> ``generate_menavalues_smollm2_135m``)."""
+    return "_".join(re.sub(r"\W", "_", part) for part in parts)
+
+
+def alternation(values: Iterable[str]) -> str:
+    """A regular expression matching exactly one of ``values`` (for wildcard constraints)."""
+    return "|".join(re.escape(value) for value in values) or "(?!)"
+
+
+def is_dry_run(argv: Sequence[str]) -> bool:
+    """Whether a snakemake command line asks for a dry run (-n, --dry-run, -np, ...)."""
+    for arg in argv[1:]:
+        if arg in ("--dry-run", "--dryrun", "--just-print"):
+            return True
+        if re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", arg) and not arg.startswith("--"):
+            return True
+    return False
+
+
+def benchmark_kinds(benchmarks: Mapping[str, Benchmark]) -> dict[str, AnalysisKind]:
+    """Each benchmark's analysis kind, from the registry (an unknown kind stops the workflow
+    with an error naming the plug-in)."""
+    return {
+        key: get_kind(plugin.kind, plugin=plugin.name or key) for key, plugin in benchmarks.items()
+    }
+
+
+def kind_rule_files(kinds: Mapping[str, AnalysisKind]) -> list[str]:
+    """The rule files of the kinds in use, relative to ``workflow/``, once each."""
+    return sorted({kind.rule_file for kind in kinds.values()})

@@ -1,5 +1,5 @@
-"""Rule benchmark_report: results/{benchmark}/report.html of a multiple-choice (mcq) or
-inventory benchmark, one self-contained file (figures inlined)."""
+"""Rules mcq_report, inventory_report: results/{benchmark}/report.html of a kind whose report is
+headlines, figures and tables (the kind writes the headlines and picks the tables)."""
 
 import logging
 from pathlib import Path
@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 from _common import run
 
+from culturalign.analysis import get_kind
 from culturalign.io.files import read_csv_or_empty as read_csv
 from culturalign.records.provenance import git_commit
-from culturalign.reporting import html as report
+from culturalign.reporting.html import build_tables_report, shard_provenance
 
 
 def main(snakemake):
@@ -17,12 +18,16 @@ def main(snakemake):
     for path in snakemake.input.tables:
         name = Path(path).name
         tables[name] = pd.read_parquet(path) if name.endswith(".parquet") else read_csv(path)
-    figures = {Path(path).stem: path for path in snakemake.input.figures}
-    provenance, provenance_json = report.shard_provenance(snakemake.input.shards)
-    report.build_benchmark_report(
-        kind=snakemake.params.kind,
-        tables=tables,
-        figures=figures,
+    kind = get_kind(snakemake.params.kind)
+    headlines, sections = kind.tables_report(tables)
+    summary = tables.get("summary.csv", pd.DataFrame())
+    provenance, provenance_json = shard_provenance(snakemake.input.shards)
+    build_tables_report(
+        kind=kind.name,
+        headlines=headlines,
+        sections=sections,
+        models=sorted(summary["model"].unique()) if len(summary) else [],
+        figures={Path(path).stem: path for path in snakemake.input.figures},
         provenance=provenance,
         provenance_json=provenance_json,
         config=snakemake.config,
