@@ -41,7 +41,8 @@ def bench_prompts(n_prompts: int, questions_path: Path, human_path: Path):
 
     from culturalign.benchmarks.menavalues import COUNTRIES
     from culturalign.benchmarks.populations import build_populations
-    from culturalign.prompts.building import build_prompts, load_templates
+    from culturalign.prompts.building import build_prompts
+    from culturalign.prompts.templates import load_templates
 
     human = pd.read_parquet(human_path)
     prompts = build_prompts(

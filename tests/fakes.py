@@ -23,13 +23,18 @@ Small API (importable from any test as ``from fakes import ...``):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from culturalign.records.provenance import BenchmarkProvenance, EngineProvenance, ModelProvenance
+from culturalign.records.shard import Cell, ShardMetadata
 
 DEFAULT_SPECS: tuple[tuple[str, int, int, str], ...] = (
     ("WVS-Q1", 1, 4, "ordinal"),
@@ -241,7 +246,42 @@ def write_fake_shards(
         path.parent.mkdir(parents=True, exist_ok=True)
         answers.parent.mkdir(parents=True, exist_ok=True)
         frame = fake_shard(questions, human, zones, cell, seed, **kwargs)
-        pq.write_table(shard_table(frame), path)
+        table = shard_table(frame)
+        record = fake_shard_metadata({"benchmark": benchmark, **cell})
+        pq.write_table(table.replace_schema_metadata(metadata_bytes(record)), path)
         pq.write_table(answers_table(frame), answers)
         out.append((dict(cell), path, answers))
     return out
+
+
+def fake_shard_metadata(cell: Mapping[str, str], **changes) -> ShardMetadata:
+    """A shard's metadata record as the generate step writes it, for a fake shard."""
+    record = ShardMetadata(
+        cell=Cell.from_mapping(cell),
+        model=ModelProvenance(
+            key=cell["model"],
+            path=f"resources/models/{cell['model']}",
+            api_model=None,
+            base_url=None,
+            revision="fake-revision",
+            dtype="float32",
+            device="cpu",
+            chat_template=None,
+            chat_template_sha256=None,
+        ),  # fmt: skip
+        engine=EngineProvenance("fake", "0.0"),
+        benchmark=BenchmarkProvenance(cell["benchmark"], cell["benchmark"]),
+        template_hash="fake-template-hash",
+        git_commit=None,
+        packages={},
+        run={"sampling": {"temperature": 0.0, "max_tokens": 8}, "n_prompts": 0},
+    )
+    return replace(record, **changes)
+
+
+def metadata_bytes(record: ShardMetadata) -> dict[bytes, bytes]:
+    """The record as Parquet key-value metadata (``culturalign.<key>``: JSON)."""
+    return {
+        f"culturalign.{key}".encode(): json.dumps(value, default=str).encode()
+        for key, value in record.to_metadata().items()
+    }

@@ -15,13 +15,9 @@ from culturalign.analysis import AnalysisKind, get_kind
 from culturalign.benchmarks import Benchmark
 from culturalign.engines.model_builds import is_api, weight_bytes
 from culturalign.errors import CulturalignError
-from culturalign.prompts.building import (
-    build_prompts,
-    load_templates,
-    load_translations,
-    prompt_targets,
-    prompts_per_cell,
-)
+from culturalign.prompts.building import build_prompts, prompt_targets, prompts_per_cell
+from culturalign.prompts.templates import load_templates
+from culturalign.prompts.translation_tables import load_translations
 from culturalign.prompts.variants import cell_variants, rotation, variant_questions
 from culturalign.settings import WorkflowSettings
 

@@ -204,3 +204,17 @@ def test_a_new_kind_needs_new_files_only(tmp_path):
     changed = sorted(path for path, digest in before.items() if after.get(path) != digest)
     assert changed == []
     assert sorted(set(after) - set(before)) == sorted(new_files)
+
+
+def test_benchmark_and_engine_registries_reject_a_second_plugin_under_a_name():
+    from culturalign.benchmarks import Benchmark, register_benchmark
+    from culturalign.engines import register_engine
+
+    with pytest.raises(ConfigError, match="registered twice"):
+
+        @register_benchmark("menavalues")
+        class Impostor(Benchmark):
+            pass
+
+    with pytest.raises(ConfigError, match="registered twice"):
+        register_engine("vllm", "my.package:FasterEngine")

@@ -20,7 +20,8 @@ from culturalign.benchmarks.aratrust import read_aratrust, strip_label
 from culturalign.benchmarks.base import check_tables
 from culturalign.benchmarks.hofstede import read_items, read_reference
 from culturalign.errors import BenchmarkError
-from culturalign.prompts.building import build_prompts, load_templates
+from culturalign.prompts.building import build_prompts
+from culturalign.prompts.templates import load_templates
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ARATRUST = FIXTURES / "aratrust" / "aratrust_fixture.csv"

@@ -19,7 +19,7 @@ import pytest
 
 from culturalign.benchmarks.menavalues import COUNTRIES, parse_benchmark
 from culturalign.errors import BenchmarkError, CulturalignError
-from culturalign.io.files import download_verified
+from culturalign.io.downloads import download_verified
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_XLSX = REPO.parent / "shared" / "data" / "menavalues" / "MenaValues_Benchmark.xlsx"

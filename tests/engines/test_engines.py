@@ -20,7 +20,7 @@ from culturalign.engines import (
     load_engine,
     register_engine,
 )
-from culturalign.engines.model_builds import check_model_path, job_gpus, job_resources
+from culturalign.engines.model_builds import check_model_path
 from culturalign.engines.vllm_engine import cpu_environment, engine_arguments
 from culturalign.errors import ConfigError
 from culturalign.generation.cell import chat_prompt_ids, cue_text
@@ -33,6 +33,7 @@ from culturalign.scoring.exact import (
     option_token_ids,
     score_with_engine,
 )
+from culturalign.snakemake_rules import job_gpus, job_resources
 
 ENGINES_DIR = Path(__file__).resolve().parents[2] / "src" / "culturalign" / "engines"
 

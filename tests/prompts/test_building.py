@@ -20,14 +20,9 @@ from culturalign.benchmarks.populations import build_populations
 from culturalign.constants import FRAMINGS, REASONING
 from culturalign.errors import ConfigError
 from culturalign.io.tables import read_metadata
-from culturalign.prompts.building import (
-    PROMPT_COLUMNS,
-    build_prompts,
-    label_kind,
-    load_templates,
-    load_translations,
-    template_hash,
-)
+from culturalign.prompts.building import PROMPT_COLUMNS, build_prompts, label_kind, template_hash
+from culturalign.prompts.templates import load_templates
+from culturalign.prompts.translation_tables import load_translations
 
 PROMPT_LANGUAGES = ("en", "ar", "fa", "tr")
 ARABIC_SCRIPT = re.compile(r"[\u0600-\u06ff]")

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -20,24 +21,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from culturalign.analysis.survey import report
+from culturalign.records.provenance import EngineProvenance
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fakes import all_cells, fake_zones, write_fake_shards  # noqa: E402
+from fakes import all_cells, fake_shard_metadata, fake_zones, metadata_bytes, write_fake_shards  # noqa: E402
 
 SUBSET = ["WVS-Q1", "WVS-Q46", "WVS-Q57", "WVS-Q164", "WVS-Q199", "WVS-Q240", "WVS-Q152",
           "AOI-0300", "AOI-0466", "AOI-0864"]  # fmt: skip
 COUNTRIES = ["Egypt", "Iran", "Turkey", "Morocco", "Lebanon", "Tunisia"]
 MODEL = "smollm2-135m"  # the default config's model key
-PROVENANCE = {
-    "model_path": "resources/models/smollm2-135m",
-    "model_revision": "rev-test-123",
-    "engine": "vllm",
-    "engine_version": "9.9.9-test",
-    "sampling": {"temperature": 0.0, "max_tokens": 8},
-    "template_hash": "tmplhash42",
-    "git_commit": "0123abcd",
-}
+PROVENANCE = {"revision": "rev-test-123", "engine": ("vllm", "9.9.9-test"),
+              "template_hash": "tmplhash42", "git_commit": "0123abcd"}  # fmt: skip
 ENGINES = ("vllm", "torch", "transformers")
 SECTIONS = ("headlines", "metrics", "language", "reasoning", "zones", "sensitivity", "pca",
             "leakage", "robustness", "provenance")  # fmt: skip
@@ -135,13 +130,17 @@ def built(tmp_path_factory, benchmark_tables, benchmark_xlsx):
     h = human[human["question_id"].isin(SUBSET) & human["country"].isin(COUNTRIES)]
     shards = write_fake_shards(work, q, h, zones, all_cells((MODEL,)), seed=3, countries=COUNTRIES,
                                variants=("wording-2", "reversed"))  # fmt: skip
-    for _, path, _ in shards:
+    for cell, path, _ in shards:
         table = pq.read_table(path)
-        metadata = dict(table.schema.metadata or {})
-        metadata.update(
-            {f"culturalign.{k}".encode(): json.dumps(v).encode() for k, v in PROVENANCE.items()}
+        record = fake_shard_metadata({"benchmark": "menavalues", **cell})
+        record = replace(
+            record,
+            model=replace(record.model, revision=PROVENANCE["revision"]),
+            engine=EngineProvenance(*PROVENANCE["engine"]),
+            template_hash=PROVENANCE["template_hash"],
+            git_commit=PROVENANCE["git_commit"],
         )
-        pq.write_table(table.replace_schema_metadata(metadata), path)
+        pq.write_table(table.replace_schema_metadata(metadata_bytes(record)), path)
     # The workflow rebuilds the benchmark tables from the real workbook.
     shutil.rmtree(work / "results" / "menavalues" / "benchmark")
     run = _snakemake(work, blocker, benchmark_xlsx, "--cores", "2")

@@ -14,7 +14,9 @@ import sacrebleu
 from culturalign.benchmarks import create_benchmark
 from culturalign.benchmarks.base import labelled_options
 from culturalign.errors import ConfigError
-from culturalign.prompts.building import build_prompts, load_templates, load_translations
+from culturalign.prompts.building import build_prompts
+from culturalign.prompts.templates import load_templates
+from culturalign.prompts.translation_tables import load_translations
 from culturalign.settings import validate_config
 from culturalign.translation.pipeline import (
     CachedGenerator,

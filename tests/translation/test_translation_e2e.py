@@ -23,7 +23,7 @@ import sacrebleu
 import yaml
 
 from culturalign.io.tables import read_metadata
-from culturalign.prompts.building import load_translations
+from culturalign.prompts.translation_tables import load_translations
 
 pytestmark = pytest.mark.e2e
 

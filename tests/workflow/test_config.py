@@ -12,7 +12,8 @@ import yaml
 from culturalign.benchmarks.populations import build_populations
 from culturalign.errors import ConfigError
 from culturalign.prompts.building import prompts_per_cell
-from culturalign.settings import WorkflowSettings, alternation, is_dry_run, validate_config
+from culturalign.settings import WorkflowSettings, validate_config
+from culturalign.snakemake_rules import alternation, is_dry_run
 
 CELLS = {"languages": ["en", "native"], "framings": ["neutral", "persona"], "reasoning": ["zero"]}
 

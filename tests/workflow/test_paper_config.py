@@ -19,7 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from culturalign.prompts import building as prompts_stage
+from culturalign.prompts.building import build_prompts
+from culturalign.prompts.templates import load_templates
+from culturalign.prompts.translation_tables import Translations
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER = REPO_ROOT / "config" / "paper.yaml"
@@ -99,7 +101,7 @@ def count_prompts(questions: pd.DataFrame, human: pd.DataFrame) -> dict[tuple[st
 
     config = load_paper()
     subset = config["benchmarks"]["menavalues"]["subset"]
-    templates = prompts_stage.load_templates(REPO_ROOT / config["prompts"]["templates"])
+    templates = load_templates(REPO_ROOT / config["prompts"]["templates"])
     populations = build_populations(COUNTRIES, REPO_ROOT / "resources/cultural_zones.csv")
     stand_in = pd.DataFrame(
         [
@@ -109,11 +111,11 @@ def count_prompts(questions: pd.DataFrame, human: pd.DataFrame) -> dict[tuple[st
         ],
         columns=["question_id", "language", "text"],
     )
-    translations = prompts_stage.Translations(Path("stand-in"), stand_in)
+    translations = Translations(Path("stand-in"), stand_in)
     pairs = human[["question_id", "country"]].drop_duplicates()
     counts = {}
     for language, framing, reasoning in sorted(CELLS):
-        frame = prompts_stage.build_prompts(
+        frame = build_prompts(
             questions,
             pairs,
             populations,
@@ -283,3 +285,46 @@ def test_paper_dry_run_lists_the_api_models_cells_with_request_counts(
                 assert f"({n:,} original + {total - n:,} variant)" in line, line
                 assert 0 < total - n <= 3 * n // 5, line  # 3 variants x ~10% of the rows
                 assert "input tokens" in line and f"<= {total * 16:,} output tokens" in line, line
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The dry run's "Job stats" table: jobs per rule."""
+    table = output[output.index("Job stats:") :].split("\n\n")[0]
+    rows = [line.split() for line in table.splitlines()[3:]]
+    return {name: int(count) for name, count in rows if name != "total"}
+
+
+def test_paper_dry_run_without_the_translation_file_points_at_it(
+    tmp_path: Path, benchmark_xlsx: Path
+) -> None:
+    """A machine without the authors' translation file: the dry run still lists every job
+    and says what the real run will stop on, and how to get past it."""
+    workdir = copy_repo(tmp_path / "repo")
+    missing = load_paper()["benchmarks"]["menavalues"]["prompts"]["translations"]
+    assert not (workdir / missing).exists()
+    output = paper_dry_run(workdir, benchmark_xlsx)
+    assert (
+        f"culturalign: the run will stop at rule missing_translations: prompts.translations: "
+        f"{missing} does not exist; convert the authors' validated translations"
+    ) in output
+    assert "resources/translations/README.md" in output
+    counts = job_counts(output)
+    assert counts["missing_translations"] == 1
+    assert counts["generate"] == len(PAPER_MODELS) * len(CELLS)
+
+
+def test_paper_dry_run_plans_these_jobs_per_rule(paper_copy: Path, benchmark_xlsx: Path) -> None:
+    """One job per cell and model for generation and parsing, one per language x framing x
+    reasoning for the prompts, one of every analysis rule of the survey kind."""
+    cells = len(CELLS)
+    per_benchmark = ("import_benchmark", "compute_metrics", "summarise_metrics", "robustness",
+                     "fit_mixed_effects", "sensitivity", "pca", "plots", "report")  # fmt: skip
+    expected = {
+        **dict.fromkeys(per_benchmark, 1),
+        "build_prompts": cells,
+        "generate": len(PAPER_MODELS) * cells,
+        "parse_answers": len(PAPER_MODELS) * cells,
+        "index": 1,
+        "all": 1,
+    }
+    assert job_counts(paper_dry_run(paper_copy, benchmark_xlsx)) == expected

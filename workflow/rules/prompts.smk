@@ -1,6 +1,6 @@
 """Stage: prompts. One table of prompts per benchmark x language x framing x reasoning."""
 
-from culturalign.prompts.building import missing_translations_pointer
+from culturalign.prompts.translation_tables import missing_translations_pointer
 from culturalign.snakemake_rules import prompt_count_table
 
 

@@ -8,12 +8,9 @@ from _common import run
 from culturalign.analysis import get_kind
 from culturalign.benchmarks import create_benchmark
 from culturalign.io.tables import read_metadata, write_table
-from culturalign.prompts.building import (
-    build_prompts,
-    load_templates,
-    load_translations,
-    template_hash,
-)
+from culturalign.prompts.building import build_prompts, template_hash
+from culturalign.prompts.templates import load_templates
+from culturalign.prompts.translation_tables import load_translations
 from culturalign.prompts.variants import cell_variants, variant_questions
 
 

@@ -8,6 +8,7 @@ from _common import run
 from culturalign.analysis.kit import MetricsSettings, load_shards
 from culturalign.analysis.survey.metrics import (
     consistency_table,
+    item_distributions,
     item_table,
     leakage_examples,
     public_items,
@@ -37,6 +38,12 @@ def main(snakemake):
     }
     write_table(
         public_items(items), snakemake.output.item_scores, snakemake.input.items_schema, metadata
+    )
+    write_table(
+        item_distributions(items),
+        snakemake.output.distributions,
+        snakemake.input.distributions_schema,
+        metadata,
     )
     write_table(
         consistency, snakemake.output.consistency, snakemake.input.consistency_schema, metadata

@@ -2,7 +2,7 @@
 
 from _common import run
 
-from culturalign.io.files import download_verified
+from culturalign.io.downloads import download_verified
 
 
 def main(snakemake):

@@ -3,7 +3,7 @@
 from _common import run
 
 from culturalign.errors import ConfigError
-from culturalign.prompts.building import missing_translations_pointer
+from culturalign.prompts.translation_tables import missing_translations_pointer
 
 
 def main(snakemake):

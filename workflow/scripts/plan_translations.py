@@ -7,7 +7,7 @@ from _common import run
 
 from culturalign.benchmarks import create_benchmark
 from culturalign.io.files import write_csv_atomic
-from culturalign.prompts.building import load_translations
+from culturalign.prompts.translation_tables import load_translations
 from culturalign.translation.pipeline import plan_translations
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from _common import run
 
 from culturalign.io.files import write_csv_atomic
-from culturalign.prompts.building import load_translations
+from culturalign.prompts.translation_tables import load_translations
 from culturalign.translation.pipeline import (
     LANGUAGE_COLUMNS,
     Thresholds,

@@ -6,8 +6,8 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.analysis.kit import MetricsSettings, load_shards
-from culturalign.analysis.survey.metrics import item_table
+from culturalign.analysis.kit import MetricsSettings
+from culturalign.analysis.survey.metrics import read_items
 from culturalign.analysis.survey.robustness import (
     coverage_table,
     robust_findings,
@@ -16,7 +16,7 @@ from culturalign.analysis.survey.robustness import (
 )
 from culturalign.io.files import write_csv_atomic
 from culturalign.io.tables import write_table
-from culturalign.prompts.building import load_translations
+from culturalign.prompts.translation_tables import load_translations
 from culturalign.prompts.variants import recognition_table
 
 
@@ -25,17 +25,12 @@ def main(snakemake):
     settings = MetricsSettings.from_config(snakemake.params.metrics)
     questions = pd.read_parquet(snakemake.input.questions)
     human = pd.read_parquet(snakemake.input.human)
-    populations = pd.read_parquet(snakemake.input.populations)
-    shards = load_shards(zip(snakemake.params.cells, snakemake.input.shards,
-                             snakemake.input.answers, strict=True))  # fmt: skip
     selected = snakemake.params.questions
     if selected is not None:
-        shards = shards[shards["question_id"].isin(selected)]
         questions_asked = questions[questions["question_id"].isin(selected)]
     else:
         questions_asked = questions
-    items = item_table(shards, questions, human, populations, settings,
-                       snakemake.params.populations)  # fmt: skip
+    items = read_items(snakemake.input.item_scores, snakemake.input.distributions)
     per_item = robustness_items(items)
     write_table(per_item, snakemake.output.per_item, snakemake.input.schema)
     write_csv_atomic(robustness_summary(items, per_item, human, questions, settings),

@@ -6,8 +6,8 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.analysis.kit import MetricsSettings, load_shards
-from culturalign.analysis.survey.metrics import item_table
+from culturalign.analysis.kit import MetricsSettings
+from culturalign.analysis.survey.metrics import read_items
 from culturalign.analysis.survey.sensitivity import (
     SensitivitySettings,
     empty_outputs,
@@ -39,11 +39,7 @@ def main(snakemake):
         questions = questions[questions["question_id"].isin(selected)]
         human = human[human["question_id"].isin(selected)]
     countries = snakemake.params.populations or list(populations["country"])
-    shards = load_shards(zip(snakemake.params.cells, snakemake.input.shards,
-                             snakemake.input.answers, strict=True))  # fmt: skip
-    if selected is not None:
-        shards = shards[shards["question_id"].isin(selected)]
-    items = item_table(shards, questions, human, populations, metrics, countries)
+    items = read_items(snakemake.input.item_scores, snakemake.input.distributions)
     out = snakemake.output
     gain = persona_gain(items, metrics)
     write_csv_atomic(gain, out.persona_gain)

@@ -19,10 +19,24 @@ from culturalign.errors import ConfigError
 _REGISTRY: dict[str, type[Benchmark]] = {}
 
 
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def register_benchmark(name: str) -> Callable[[type[Benchmark]], type[Benchmark]]:
-    """Class decorator: make a plug-in available under ``name``."""
+    """Class decorator: make a plug-in available under ``name`` (once: a second, different
+    class under the same name is an error naming both)."""
 
     def decorate(cls: type[Benchmark]) -> type[Benchmark]:
+        existing = _REGISTRY.get(name)
+        module = f"{__name__}.{name.replace('-', '_')}"
+        if existing is None and name in builtin_names() and cls.__module__ != module:
+            existing = importlib.import_module(module) and _REGISTRY.get(name)
+        if existing is not None and _qualified(existing) != _qualified(cls):
+            raise ConfigError(
+                f"benchmark plug-in {name!r} is registered twice "
+                f"({_qualified(existing)} and {_qualified(cls)})"
+            )
         cls.name = name
         _REGISTRY[name] = cls
         return cls

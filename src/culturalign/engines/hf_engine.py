@@ -20,12 +20,14 @@ from culturalign.engines.base import (
     TokenLogprob,
     log_mass,
 )
+from culturalign.engines.registry import register_engine
 
 log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
+@register_engine("hf")
 class HfEngine(Engine):
     """``AutoModelForCausalLM`` in this process (CPU, or CUDA when ``device: gpu``)."""
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from culturalign.engines.api_client import ApiClient
 from culturalign.engines.base import ChatEngine, ChatRequest, ChatResult, ModelSpec, Position
+from culturalign.engines.registry import register_engine
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def positions_from_choice(choice: dict[str, Any]) -> tuple[Position, ...] | None
     )
 
 
+@register_engine("openai")
 class OpenAiEngine(ChatEngine):
     """A chat model behind an OpenAI-compatible endpoint."""
 

@@ -10,7 +10,6 @@ touching any file of this package.
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,40 @@ ENGINES: dict[str, str | type[BaseEngine]] = {}
 """Engines registered explicitly: a ``module:Class`` path (imported lazily) or the class."""
 
 
-def register_engine(name: str, target: str | type[BaseEngine]) -> None:
-    """Make an engine available under ``name`` (``module:Class`` or an Engine subclass)."""
+def register_engine(name: str, target: str | type[BaseEngine] | None = None) -> Any:
+    """Make an engine available under ``name``: ``register_engine(name, "module:Class")``,
+    ``register_engine(name, EngineClass)``, or as a class decorator ``@register_engine(name)``
+    (how the built-in engines register). A name is registered once: a second, different
+    engine under the same name is an error naming both."""
+    if target is None:
+
+        def decorate(cls: type[BaseEngine]) -> type[BaseEngine]:
+            _add(name, cls)
+            return cls
+
+        return decorate
+    _add(name, target)
+    return target
+
+
+def _describe(target: str | type[BaseEngine]) -> str:
+    return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+
+
+def _add(name: str, target: str | type[BaseEngine]) -> None:
+    existing = ENGINES.get(name)
+    if existing is None and name in builtin_engines() and not _is_builtin_module(target, name):
+        existing = f"culturalign.engines.{name.replace('-', '_')}_engine"
+    if existing is not None and _describe(existing) != _describe(target):
+        raise ConfigError(
+            f"engine {name!r} is registered twice ({_describe(existing)} and {_describe(target)})"
+        )
     ENGINES[name] = target
+
+
+def _is_builtin_module(target: str | type[BaseEngine], name: str) -> bool:
+    module = target.partition(":")[0] if isinstance(target, str) else target.__module__
+    return module == f"culturalign.engines.{name.replace('-', '_')}_engine"
 
 
 def builtin_engines() -> list[str]:
@@ -45,9 +75,9 @@ def _builtin(name: str) -> type[BaseEngine] | None:
         if exc.name == module_name:
             return None
         raise
-    for _, cls in inspect.getmembers(module, inspect.isclass):
-        if issubclass(cls, BaseEngine) and cls.__module__ == module.__name__ and cls.name == name:
-            return cls
+    target = ENGINES.get(name)
+    if isinstance(target, type) and target.__module__ == module.__name__:
+        return target
     return None
 
 

@@ -32,6 +32,7 @@ from culturalign.engines.base import (
     log_mass,
     top_logprobs_from_positions,
 )
+from culturalign.engines.registry import register_engine
 from culturalign.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,7 @@ def candidate_positions(
     return tuple(kept)
 
 
+@register_engine("vllm")
 class VllmEngine(Engine):
     """A ``vllm.LLM`` in this process."""
 

@@ -31,6 +31,7 @@ from culturalign.engines.base import (
     log_mass,
     top_logprobs_from_positions,
 )
+from culturalign.engines.registry import register_engine
 
 
 def _token_id(text: str) -> int:
@@ -48,6 +49,7 @@ def _positions(choice: dict[str, Any]) -> list[dict[int, float]]:
     ]
 
 
+@register_engine("vllm-server")
 class VllmServerEngine(Engine):
     """A model served by ``vllm serve``, scored exactly through its completions endpoint."""
 

@@ -15,9 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from culturalign.errors import CulturalignError
-from culturalign.records.provenance import sha256_of
-
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -89,30 +86,3 @@ def read_csv_or_empty(path: str | Path) -> pd.DataFrame:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
-
-
-def download_verified(url: str, destination: str | Path, sha256: str, what: str = "file") -> Path:
-    """Download ``url`` to ``destination`` and verify its sha256 (a mismatch is an error).
-
-    The file appears at ``destination`` only once complete and verified.
-    """
-    import shutil
-    import urllib.request
-
-    destination = Path(destination)
-    with atomic_path(destination) as partial:
-        try:
-            with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as exc:
-            raise CulturalignError(
-                f"cannot download the {what} from {url} to {destination} ({exc}); "
-                "point its config key at a local copy"
-            ) from exc
-        actual = sha256_of(partial)
-        if actual != sha256.lower():
-            raise CulturalignError(
-                f"{url}: checksum mismatch for {destination}: expected sha256 {sha256}, "
-                f"got {actual}"
-            )
-    return destination

@@ -39,7 +39,8 @@ from culturalign.errors import ConfigError
 from culturalign.generation.cell import chat_prompt_ids
 from culturalign.io.files import write_csv_atomic
 from culturalign.io.yaml_files import load_yaml
-from culturalign.prompts.building import check_template, prompt_targets
+from culturalign.prompts.building import prompt_targets
+from culturalign.prompts.templates import check_template
 from culturalign.records.provenance import sha256_text
 from culturalign.settings import schema_defaults
 
@@ -235,8 +236,9 @@ def plan_translations(
     """Every (question, language) the native cells of ``framings`` need (columns
     :data:`PLAN_COLUMNS`), in question then language order.
 
-    A pair the human table (a :class:`culturalign.prompts.building.Translations`, or None) has
-    is left out unless ``check_human``; the benchmark's own language never needs a translation.
+    A pair the human table (a :class:`culturalign.prompts.translation_tables.Translations`,
+    or None) has is left out unless ``check_human``; the benchmark's own language never
+    needs a translation.
     """
     wanted: dict[tuple[str, str], Any] = {}
     for framing in framings:

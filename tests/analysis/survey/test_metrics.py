@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from culturalign.analysis import kit
 from culturalign.analysis.kit import MetricsError, MetricsSettings
 from culturalign.analysis.survey import metrics as M
 from culturalign.analysis.survey.findings import findings_table, wilcoxon
@@ -119,12 +120,12 @@ def test_consistency_score():
 
 def test_probs_vector_checks_the_contract():
     good = [{"option": 1, "prob": 0.25}, {"option": 2, "prob": 0.75}]
-    assert M.probs_vector(good, 1, 2, "x").tolist() == [0.25, 0.75]
-    assert M.probs_vector(None, 1, 2, "x") is None
+    assert kit.probs_vector(good, 1, 2, "x").tolist() == [0.25, 0.75]
+    assert kit.probs_vector(None, 1, 2, "x") is None
     with pytest.raises(MetricsError, match="shard.parquet: row 3.*differ from the scale 1..3"):
-        M.probs_vector(good, 1, 3, "shard.parquet: row 3")
+        kit.probs_vector(good, 1, 3, "shard.parquet: row 3")
     with pytest.raises(MetricsError, match="sum to"):
-        M.probs_vector([{"option": 1, "prob": 0.5}, {"option": 2, "prob": 0.3}], 1, 2, "x")
+        kit.probs_vector([{"option": 1, "prob": 0.5}, {"option": 2, "prob": 0.3}], 1, 2, "x")
 
 
 # --------------------------------------------------------------------------- item table
@@ -263,7 +264,7 @@ def _recompute_items(shards, questions, human, zones, mode, eps):
 def test_items_and_consistency_recompute_exactly(synthetic, mode):
     _, questions, human, zones, shards = synthetic
     settings = MetricsSettings(mode=mode, kld_smoothing=1e-6)
-    items = M.item_table(M.load_shards(shards), questions, human, zones, settings)
+    items = M.item_table(kit.load_shards(shards), questions, human, zones, settings)
     expected = _recompute_items(shards, questions, human, zones, mode, 1e-6)
     assert len(items) == len(expected) > 100
     for row in items.itertuples():
@@ -335,7 +336,7 @@ def _peer_by_hand(p: dict, h: dict, opts: list[int], scale_type: str):
 
 def test_peer_measures_recompute_exactly(synthetic):
     _, questions, human, zones, shards = synthetic
-    items = M.item_table(M.load_shards(shards), questions, human, zones, MetricsSettings())
+    items = M.item_table(kit.load_shards(shards), questions, human, zones, MetricsSettings())
     expected = _recompute_items(shards, questions, human, zones, "default", 1e-6)
     qinfo = {q.question_id: q for q in questions.itertuples()}
     shares = {}
@@ -385,22 +386,22 @@ def test_cluster_bootstrap_is_seeded_and_contains_the_mean():
     rng = np.random.default_rng(1)
     values = rng.normal(50, 10, size=200)
     clusters = np.repeat(np.arange(20), 10)
-    first = M.cluster_bootstrap(values, clusters, 500, seed=7)
-    again = M.cluster_bootstrap(values, clusters, 500, seed=7)
-    other = M.cluster_bootstrap(values, clusters, 500, seed=8)
+    first = kit.cluster_bootstrap(values, clusters, 500, seed=7)
+    again = kit.cluster_bootstrap(values, clusters, 500, seed=7)
+    other = kit.cluster_bootstrap(values, clusters, 500, seed=8)
     assert first == again and first != other
     mean, low, high, k = first
     assert mean == pytest.approx(values.mean()) and k == 20
     assert low < mean < high and high - low < 10
-    constant = M.cluster_bootstrap([3.0] * 6, [1, 1, 2, 2, 3, 3], 100, seed=0)
+    constant = kit.cluster_bootstrap([3.0] * 6, [1, 1, 2, 2, 3, 3], 100, seed=0)
     assert constant == (3.0, 3.0, 3.0, 3)
-    assert math.isnan(M.cluster_bootstrap([math.nan], [1], 10, 0)[0])
+    assert math.isnan(kit.cluster_bootstrap([math.nan], [1], 10, 0)[0])
 
 
 def test_summary_table(synthetic):
     _, questions, human, zones, shards = synthetic
     settings = MetricsSettings(bootstrap_resamples=200)
-    items = M.item_table(M.load_shards(shards), questions, human, zones, settings)
+    items = M.item_table(kit.load_shards(shards), questions, human, zones, settings)
     summary = M.summary_table(items, settings)
     assert len(summary) == 24
     for metric in ("nvas", "kld", "overlap"):
@@ -541,7 +542,7 @@ def test_metrics_and_stats_rules_run_on_synthetic_shards(tmp_path):
 def test_load_shards_checks_the_answers_belong_to_the_shard(synthetic, tmp_path):
     _, _, _, _, shards = synthetic
     cell, path, answers = shards[0]
-    frame = M.load_shards([(cell, path, answers)])
+    frame = kit.load_shards([(cell, path, answers)])
     parsed = pd.read_parquet(answers)
 
     def plain(values):
@@ -553,17 +554,17 @@ def test_load_shards_checks_the_answers_belong_to_the_shard(synthetic, tmp_path)
     with pytest.raises(
         MetricsError, match=r"short.parquet: 5 rows for the 6 of .*re-run the parse"
     ):
-        M.load_shards([(cell, path, short)])
+        kit.load_shards([(cell, path, short)])
     shuffled = tmp_path / "shuffled.parquet"
     parsed.iloc[::-1].to_parquet(shuffled)
     with pytest.raises(MetricsError, match=r"shuffled.parquet: row 0, column"):
-        M.load_shards([(cell, path, shuffled)])
+        kit.load_shards([(cell, path, shuffled)])
 
 
 def test_robustness_variants_stay_out_of_summaries(synthetic):
     _, questions, human, zones, shards = synthetic
     settings = MetricsSettings(bootstrap_resamples=50)
-    frame = M.load_shards(shards)
+    frame = kit.load_shards(shards)
     items = M.item_table(frame, questions, human, zones, settings)
     reversed_rows = frame.assign(variant="reversed")
     both = M.item_table(pd.concat([frame, reversed_rows], ignore_index=True), questions, human,
@@ -607,6 +608,6 @@ def test_a_matrix_with_nothing_to_compare_has_an_empty_consistency_table(synthet
     _, questions, human, zones, shards = synthetic
     persona = [(c, p, a) for c, p, a in shards if c["framing"] == "persona" and
                c["language"] == "en" and c["model"] == "m1"]  # fmt: skip
-    items = M.item_table(M.load_shards(persona), questions, human, zones, MetricsSettings())
+    items = M.item_table(kit.load_shards(persona), questions, human, zones, MetricsSettings())
     table = M.consistency_table(items, "default")
     assert table.empty and list(table.columns) == M.CONSISTENCY_COLUMNS

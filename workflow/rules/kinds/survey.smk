@@ -20,8 +20,10 @@ rule compute_metrics:
         answers=lambda w: answers(w.benchmark),
         items_schema=source_file("workflow/schemas/items.schema.yaml"),
         consistency_schema=source_file("workflow/schemas/consistency.schema.yaml"),
+        distributions_schema=source_file("workflow/schemas/item_distributions.schema.yaml"),
     output:
         item_scores="results/{benchmark}/metrics/items.parquet",
+        distributions="results/{benchmark}/metrics/item_distributions.parquet",
         consistency="results/{benchmark}/metrics/consistency.parquet",
         leakage="results/{benchmark}/metrics/leakage_examples.csv",
     params:
@@ -72,9 +74,10 @@ rule robustness:
     wildcard_constraints:
         benchmark=SURVEY,
     input:
-        unpack(benchmark_tables),
-        shards=lambda w: shards(w.benchmark),
-        answers=lambda w: answers(w.benchmark),
+        questions=TABLES.replace("{table}", "questions"),
+        human=TABLES.replace("{table}", "human"),
+        item_scores=rules.compute_metrics.output.item_scores,
+        distributions=rules.compute_metrics.output.distributions,
         translations=translation_table,
         schema=source_file("workflow/schemas/robustness_items.schema.yaml"),
     output:
@@ -84,9 +87,7 @@ rule robustness:
         unrecognised="results/{benchmark}/robustness/unrecognised.csv",
         findings="results/{benchmark}/robustness/findings.csv",
     params:
-        cells=lambda w: SETTINGS.cells(w.benchmark),
         questions=lambda w: SETTINGS.benchmarks[w.benchmark].questions,
-        populations=lambda w: SETTINGS.benchmarks[w.benchmark].populations,
         metrics=config["metrics"],
     log:
         log_path("robustness/{benchmark}"),
@@ -130,8 +131,8 @@ rule sensitivity:
         benchmark=SURVEY,
     input:
         unpack(benchmark_tables),
-        shards=lambda w: shards(w.benchmark),
-        answers=lambda w: answers(w.benchmark),
+        item_scores=rules.compute_metrics.output.item_scores,
+        distributions=rules.compute_metrics.output.distributions,
         human_schema=source_file("workflow/schemas/sensitivity_human.schema.yaml"),
         triage_schema=source_file("workflow/schemas/triage_items.schema.yaml"),
     output:
@@ -143,7 +144,6 @@ rule sensitivity:
         surrogate="results/{benchmark}/sensitivity/surrogate.csv",
         summary="results/{benchmark}/sensitivity/summary.json",
     params:
-        cells=lambda w: SETTINGS.cells(w.benchmark),
         questions=lambda w: SETTINGS.benchmarks[w.benchmark].questions,
         populations=lambda w: SETTINGS.benchmarks[w.benchmark].populations,
         metrics=config["metrics"],

@@ -58,6 +58,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,7 @@ from culturalign.analysis.kit import (
 )
 from culturalign.benchmarks.populations import native_languages
 from culturalign.constants import CELL_KEYS
+from culturalign.io.tables import read_table
 
 LOG = logging.getLogger("culturalign.analysis.survey.metrics")
 
@@ -334,6 +336,36 @@ def _typed_items(items: pd.DataFrame) -> pd.DataFrame:
 def public_items(items: pd.DataFrame) -> pd.DataFrame:
     """The items table without private columns (what items.parquet holds)."""
     return items.drop(columns=[c for c in items.columns if c.startswith("_")])
+
+
+def item_distributions(items: pd.DataFrame) -> pd.DataFrame:
+    """The option distribution of every item row, row for row with items.parquet
+    (``metrics/item_distributions.parquet``: the item keys and ``option_probs``, the model's
+    probabilities in code order, null where it gave none), so that later rules read the
+    items instead of joining every shard again."""
+    frame = items[list(ITEM_KEYS)].copy()
+    frame["option_probs"] = [
+        None if probs is None else [float(p) for p in probs] for probs in items["_probs"]
+    ]
+    return frame
+
+
+def read_items(items_path: str | Path, distributions_path: str | Path) -> pd.DataFrame:
+    """items.parquet with its private ``_probs`` column restored from the distributions
+    table: the frame :func:`item_table` returned when the metrics were computed."""
+    items = read_table(items_path)
+    distributions = read_table(distributions_path)
+    keys = list(ITEM_KEYS)
+    if len(items) != len(distributions) or not items[keys].equals(distributions[keys]):
+        raise MetricsError(
+            f"{distributions_path}: its rows are not those of {items_path}; delete both to "
+            "recompute them"
+        )
+    items["_probs"] = [
+        None if probs is None else np.asarray(probs, dtype=float)
+        for probs in distributions["option_probs"]
+    ]
+    return items
 
 
 # --------------------------------------------------------------------------- consistency
