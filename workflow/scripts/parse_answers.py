@@ -4,8 +4,8 @@ import logging
 
 from _common import run
 
+from culturalign.io.hashing import sha256_of
 from culturalign.io.tables import read_table, write_table
-from culturalign.records.provenance import sha256_of
 from culturalign.scoring.parsing import load_phrases, parse_shard
 
 

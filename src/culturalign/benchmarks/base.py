@@ -35,7 +35,7 @@ import pandas as pd
 from culturalign.benchmarks.populations import build_populations
 from culturalign.constants import CELL_LANGUAGES, FRAMINGS, REASONING
 from culturalign.errors import BenchmarkError, ConfigError
-from culturalign.records.provenance import sha256_of
+from culturalign.io.hashing import sha256_of
 
 LATIN_LETTERS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 ARABIC_LETTERS: tuple[str, ...] = (

@@ -32,12 +32,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from culturalign.analysis.inventory.indices import DIMENSIONS, REQUIRED_ITEMS
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, CellSpace, labelled_options, option_labels
 from culturalign.benchmarks.populations import read_populations_csv
 from culturalign.errors import BenchmarkError
 from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
+
+DIMENSIONS: dict[str, tuple[tuple[float, str, str], ...]] = {
+    "PDI": ((35, "m07", "m02"), (25, "m20", "m23")),
+    "IDV": ((35, "m04", "m01"), (35, "m09", "m06")),
+    "MAS": ((35, "m05", "m03"), (35, "m08", "m10")),
+    "UAI": ((40, "m18", "m15"), (25, "m21", "m24")),
+    "LTO": ((40, "m13", "m14"), (25, "m19", "m22")),
+    "IVR": ((35, "m12", "m11"), (40, "m17", "m16")),
+}
+"""The VSM 2013 manual's index formulas: dimension -> terms ``(weight, item a, item b)`` of
+``sum weight * (mean a - mean b)`` (plus a constant the user may set per dimension)."""
+REQUIRED_ITEMS: tuple[str, ...] = tuple(
+    sorted({item for terms in DIMENSIONS.values() for _, a, b in terms for item in (a, b)})
+)
 
 ITEM = re.compile(r"^m(0[1-9]|[1-9][0-9])$")
 DEFAULT_REGIONS = ("United States", "China", "Saudi Arabia", "Morocco", "Iran", "Turkey")

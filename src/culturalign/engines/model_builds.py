@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from culturalign.errors import ConfigError
-from culturalign.records.provenance import sha256_of
+from culturalign.io.hashing import sha256_of
 
 log = logging.getLogger(__name__)
 

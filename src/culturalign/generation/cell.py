@@ -41,6 +41,7 @@ from culturalign.engines.base import (
 )
 from culturalign.engines.model_builds import model_revision
 from culturalign.errors import ConfigError
+from culturalign.io.hashing import sha256_text
 from culturalign.io.tables import read_metadata
 from culturalign.prompts.building import PROMPT_COLUMNS
 from culturalign.records.provenance import (
@@ -49,7 +50,6 @@ from culturalign.records.provenance import (
     ModelProvenance,
     git_commit,
     package_versions,
-    sha256_text,
 )
 from culturalign.records.shard import Cell, ShardMetadata
 from culturalign.scoring.exact import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from culturalign.errors import CulturalignError
 from culturalign.io.files import atomic_path
-from culturalign.records.provenance import sha256_of
+from culturalign.io.hashing import sha256_of
 
 
 def download_verified(url: str, destination: str | Path, sha256: str, what: str = "file") -> Path:

@@ -3,7 +3,6 @@ made a shard, with secrets stripped before anything is written."""
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import re
 import subprocess
@@ -18,20 +17,6 @@ SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|token|authorizatio
 """Keys whose values are never recorded (``api_key_env``, the *name* of a variable, is kept)."""
 _KEPT_KEYS = frozenset({"api_key_env", "max_tokens", "logprob_token_ids", "tokenizer"})
 REDACTED = "<redacted>"
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 digest of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_text(text: str) -> str:
-    """Hex sha256 digest of a string (UTF-8)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def git_commit(directory: str | Path = ".") -> str | None:

@@ -15,7 +15,6 @@ import jinja2
 import pandas as pd
 import yaml
 
-from culturalign.analysis import get_kind
 from culturalign.io.files import write_text_atomic
 from culturalign.records.provenance import package_versions
 from culturalign.records.shard import ShardMetadata
@@ -129,24 +128,19 @@ def html_table(frame: pd.DataFrame, digits: int = 2, max_rows: int | None = None
 
 def build_index(
     benchmarks: Mapping[str, str],
-    kinds: Mapping[str, str],
-    summaries: Mapping[str, pd.DataFrame],
+    lines: Mapping[str, Mapping[str, str]],
     out_path: str | Path,
     commit: str,
 ) -> Path:
-    """results/index.html: a link to every benchmark's report and one line per model, written
-    by the benchmark's analysis kind (:meth:`AnalysisKind.index_line`)."""
+    """results/index.html: a link to every benchmark's report (``benchmarks``: key ->
+    description) and one line per model (``lines``: key -> model -> sentence, as the
+    benchmark's analysis kind writes it)."""
     out_path = Path(out_path)
     entries = []
     for key, description in benchmarks.items():
-        kind = get_kind(kinds[key])
-        summary = summaries.get(key, pd.DataFrame())
-        lines = [
-            {"model": model, "text": kind.index_line(rows)}
-            for model, rows in (summary.groupby("model", sort=True) if len(summary) else [])
-        ]
+        models = [{"model": model, "text": text} for model, text in lines.get(key, {}).items()]
         entries.append({"key": key, "description": description, "href": f"{key}/report.html",
-                        "lines": lines})  # fmt: skip
+                        "lines": models})  # fmt: skip
     html = render_template(
         "index.html.j2",
         built=built_at(),

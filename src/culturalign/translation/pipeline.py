@@ -38,10 +38,10 @@ from culturalign.engines.request_cache import RequestCache
 from culturalign.errors import ConfigError
 from culturalign.generation.cell import chat_prompt_ids
 from culturalign.io.files import write_csv_atomic
+from culturalign.io.hashing import sha256_text
 from culturalign.io.yaml_files import load_yaml
 from culturalign.prompts.building import prompt_targets
 from culturalign.prompts.templates import check_template
-from culturalign.records.provenance import sha256_text
 from culturalign.settings import schema_defaults
 
 LOG = logging.getLogger(__name__)

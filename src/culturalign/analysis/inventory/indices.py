@@ -36,20 +36,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from culturalign.analysis.kit import original_only
+from culturalign.benchmarks.hofstede import DIMENSIONS
 from culturalign.constants import CELL_KEYS
 
-DIMENSIONS: dict[str, tuple[tuple[float, str, str], ...]] = {
-    "PDI": ((35, "m07", "m02"), (25, "m20", "m23")),
-    "IDV": ((35, "m04", "m01"), (35, "m09", "m06")),
-    "MAS": ((35, "m05", "m03"), (35, "m08", "m10")),
-    "UAI": ((40, "m18", "m15"), (25, "m21", "m24")),
-    "LTO": ((40, "m13", "m14"), (25, "m19", "m22")),
-    "IVR": ((35, "m12", "m11"), (40, "m17", "m16")),
-}
-"""Dimension -> terms ``(weight, item a, item b)`` of ``sum weight * (mean a - mean b)``."""
-REQUIRED_ITEMS: tuple[str, ...] = tuple(
-    sorted({item for terms in DIMENSIONS.values() for _, a, b in terms for item in (a, b)})
-)
 SOURCES = ("expected", "text")
 
 
