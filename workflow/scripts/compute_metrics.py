@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.analysis.kit import MetricsSettings, load_shards
+from culturalign.analysis.kit import MetricsSettings, in_subset, load_shards
 from culturalign.analysis.survey.metrics import (
     consistency_table,
     item_distributions,
@@ -23,8 +23,7 @@ def main(snakemake):
     settings = MetricsSettings.from_config(snakemake.params.metrics)
     paths = list(snakemake.input.shards)
     shards = load_shards(zip(snakemake.params.cells, paths, snakemake.input.answers, strict=True))
-    if snakemake.params.questions is not None:
-        shards = shards[shards["question_id"].isin(snakemake.params.questions)]
+    shards = in_subset(shards, snakemake.params.questions)
     questions = pd.read_parquet(snakemake.input.questions)
     human = pd.read_parquet(snakemake.input.human)
     populations = pd.read_parquet(snakemake.input.populations)

@@ -7,7 +7,7 @@ import pandas as pd
 from _common import run
 
 from culturalign.analysis.inventory import indices as hofstede
-from culturalign.analysis.kit import MetricsSettings, load_shards
+from culturalign.analysis.kit import MetricsSettings, in_subset, load_shards
 from culturalign.analysis.survey.metrics import item_table
 from culturalign.benchmarks.hofstede import read_reference
 from culturalign.io.files import write_csv_atomic
@@ -18,8 +18,7 @@ def main(snakemake):
     settings = MetricsSettings.from_config(snakemake.params.metrics)
     shards = load_shards(zip(snakemake.params.cells, snakemake.input.shards,
                              snakemake.input.answers, strict=True))  # fmt: skip
-    if snakemake.params.questions is not None:
-        shards = shards[shards["question_id"].isin(snakemake.params.questions)]
+    shards = in_subset(shards, snakemake.params.questions)
     questions = pd.read_parquet(snakemake.input.questions)
     human = pd.read_parquet(snakemake.input.human)
     populations = pd.read_parquet(snakemake.input.populations)

@@ -6,7 +6,7 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.analysis.kit import MetricsSettings, load_shards
+from culturalign.analysis.kit import MetricsSettings, in_subset, load_shards
 from culturalign.analysis.mcq.metrics import circular, mcq_items, summary_table
 from culturalign.io.files import write_csv_atomic
 from culturalign.io.tables import write_table
@@ -16,8 +16,7 @@ def main(snakemake):
     settings = MetricsSettings.from_config(snakemake.params.metrics)
     shards = load_shards(zip(snakemake.params.cells, snakemake.input.shards,
                              snakemake.input.answers, strict=True))  # fmt: skip
-    if snakemake.params.questions is not None:
-        shards = shards[shards["question_id"].isin(snakemake.params.questions)]
+    shards = in_subset(shards, snakemake.params.questions)
     questions = pd.read_parquet(snakemake.input.questions)
     items = mcq_items(shards, questions, settings)
     write_table(items, snakemake.output.per_item, snakemake.input.schema)

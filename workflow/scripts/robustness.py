@@ -6,7 +6,7 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.analysis.kit import MetricsSettings
+from culturalign.analysis.kit import MetricsSettings, in_subset
 from culturalign.analysis.survey.metrics import read_items
 from culturalign.analysis.survey.robustness import (
     coverage_table,
@@ -25,11 +25,7 @@ def main(snakemake):
     settings = MetricsSettings.from_config(snakemake.params.metrics)
     questions = pd.read_parquet(snakemake.input.questions)
     human = pd.read_parquet(snakemake.input.human)
-    selected = snakemake.params.questions
-    if selected is not None:
-        questions_asked = questions[questions["question_id"].isin(selected)]
-    else:
-        questions_asked = questions
+    questions_asked = in_subset(questions, snakemake.params.questions)
     items = read_items(snakemake.input.item_scores, snakemake.input.distributions)
     per_item = robustness_items(items)
     write_table(per_item, snakemake.output.per_item, snakemake.input.schema)

@@ -6,7 +6,7 @@ import logging
 import pandas as pd
 from _common import run
 
-from culturalign.analysis.kit import MetricsSettings
+from culturalign.analysis.kit import MetricsSettings, in_subset
 from culturalign.analysis.survey.metrics import read_items
 from culturalign.analysis.survey.sensitivity import (
     SensitivitySettings,
@@ -34,10 +34,8 @@ def main(snakemake):
     questions = pd.read_parquet(snakemake.input.questions)
     human = pd.read_parquet(snakemake.input.human)
     populations = pd.read_parquet(snakemake.input.populations)
-    selected = snakemake.params.questions
-    if selected is not None:
-        questions = questions[questions["question_id"].isin(selected)]
-        human = human[human["question_id"].isin(selected)]
+    questions = in_subset(questions, snakemake.params.questions)
+    human = in_subset(human, snakemake.params.questions)
     countries = snakemake.params.populations or list(populations["country"])
     items = read_items(snakemake.input.item_scores, snakemake.input.distributions)
     out = snakemake.output

@@ -160,6 +160,14 @@ def load_shards(
     return pd.concat(frames, ignore_index=True)
 
 
+def in_subset(frame: pd.DataFrame, questions: Sequence[str] | None) -> pd.DataFrame:
+    """The rows of the benchmark's question subset (config ``subset.questions``; None = every
+    question): how every analysis rule applies the subset."""
+    if questions is None:
+        return frame
+    return frame[frame["question_id"].isin(list(questions))]
+
+
 def original_only(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of the original prompt wording (every table without a variant: all rows)."""
     if "variant" not in frame.columns:
