@@ -41,6 +41,8 @@ def parquet_metadata(path: Path) -> dict[str, Any]:
     raw = pq.read_schema(path).metadata or {}
     out = {}
     for key, value in raw.items():
+        if any(part.encode() in key for part in VOLATILE_KEYS):
+            continue
         if key.startswith(b"culturalign."):
             decoded = json.loads(value)
             if key == b"culturalign.shards":  # keyed by the run's own paths
