@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -470,14 +471,37 @@ def test_a_population_without_a_language_is_named_in_native_cells(templates):
         cell_prompts(questions, human, groups, templates, None, "native", "persona")
 
 
+def labelled_sha256(**files: Path) -> str:
+    """The template hash written out here with hashlib: for each file in order, its label,
+    a NUL byte, the file's bytes and a NUL byte (the labels and NULs keep the hash of a
+    templates file from colliding with a templates + translations pair whose bytes would
+    concatenate the same)."""
+    digest = hashlib.sha256()
+    for label, path in files.items():
+        digest.update(label.encode("ascii") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def test_template_hash(tmp_path, templates_path, translations_path):
     both = template_hash(templates_path, translations_path)
-    assert re.fullmatch(r"[0-9a-f]{64}", both)
-    assert template_hash(templates_path, translations_path) == both
+    assert both == labelled_sha256(templates=templates_path, translations=translations_path)
+    assert template_hash(templates_path) == labelled_sha256(templates=templates_path)
     assert template_hash(templates_path) != both
-    copy = tmp_path / "t.yaml"
+    # the bytes count, not the path: a copy elsewhere hashes the same, an edit does not
+    copy = tmp_path / "elsewhere" / "templates.yaml"
+    copy.parent.mkdir()
+    copy.write_bytes(templates_path.read_bytes())
+    assert template_hash(copy, translations_path) == both
     copy.write_bytes(templates_path.read_bytes() + b"\n# edited\n")
     assert template_hash(copy, translations_path) != both
+    # moving bytes from one file to the other changes the hash (the files are delimited)
+    first, second = tmp_path / "a.yaml", tmp_path / "b.tsv"
+    first.write_bytes(b"x: 1\ny: 2\n")
+    second.write_bytes(b"question_id\tlanguage\ttext\n")
+    moved_first, moved_second = tmp_path / "c.yaml", tmp_path / "d.tsv"
+    moved_first.write_bytes(b"x: 1\n")
+    moved_second.write_bytes(b"y: 2\nquestion_id\tlanguage\ttext\n")
+    assert template_hash(first, second) != template_hash(moved_first, moved_second)
 
 
 def expected_counts(human: pd.DataFrame, questions: list[str], countries: list[str]) -> dict:
@@ -551,8 +575,10 @@ def test_rule_writes_prompt_table_with_hash(repo_root, benchmark_xlsx, tmp_path)
     assert pq.read_schema(work / target).field("country").type in (pa.string(), pa.large_string())
     assert frame["country"].isna().all()
     metadata = read_metadata(work / target)
-    assert metadata["template_hash"] == template_hash(
-        work / "resources/prompts/templates.yaml", work / "resources/translations/default.tsv"
+    # computed with hashlib from the repository's own files (the run used copies of them)
+    assert metadata["template_hash"] == labelled_sha256(
+        templates=repo_root / "resources/prompts/templates.yaml",
+        translations=repo_root / "resources/translations/default.tsv",
     )
     assert metadata["benchmark"]["plugin"] == "menavalues"
     assert metadata["benchmark"]["source_sha256"]["source"] == (

@@ -4,9 +4,13 @@ the original codes, and the recognition coverage on the real workbook."""
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
 import pytest
 
 from culturalign.errors import ConfigError
+from culturalign.generation.cell import labels_by_code
 from culturalign.prompts.variants import (
     check_variants,
     recognition_table,
@@ -15,6 +19,7 @@ from culturalign.prompts.variants import (
     wording_index,
 )
 from culturalign.scoring.parsing import parse_answer
+from culturalign.scoring.top_logprobs import Position, option_distribution
 
 
 @pytest.mark.parametrize(
@@ -76,13 +81,27 @@ def test_unrecognised_option_lists_are_not_reversed(text, low, high):
 def test_answers_and_probabilities_map_back_to_the_original_codes():
     found = reverse_options("Fun? 1: Very, 2: Quite, 3: Not much, 4: Not at all", 1, 4)
     assert found.reversed_text.endswith("1: Not at all, 2: Not much, 3: Quite, 4: Very")
+    # by hand from the reversed text: the shown labels 1..4 now name the original codes 4..1
     labels, codes = ["1", "2", "3", "4"], reversed_codes([1, 2, 3, 4])
+    assert codes == [4, 3, 2, 1]
+    assert reversed_codes([0, 1, 2]) == [2, 1, 0]
     # the model answers "1" to the reversed prompt: it chose "Not at all", the original 4
     assert parse_answer("1", labels, codes) == 4
     assert parse_answer("Answer: 3", labels, codes, reasoning="cot") == 2
-    shown = {label: 0.7 if label == "1" else 0.1 for label in labels}
-    by_code = {code: shown[label] for label, code in zip(labels, codes, strict=True)}
-    assert by_code[4] == 0.7 and by_code[1] == 0.1
+    # exact scoring asks for each code's label, in code order: code 1 is shown as "4", ...
+    row = SimpleNamespace(option_codes=codes, option_labels=labels)
+    assert labels_by_code(row) == ([1, 2, 3, 4], ["4", "3", "2", "1"])
+    # a chat API's top logprobs at the answer position: label "1" 0.4, "2" 0.3, "3" 0.2,
+    # "4" 0.1; in original code order (1, 2, 3, 4) that is 0.1, 0.2, 0.3, 0.4
+    top = tuple((label, math.log(p)) for label, p in zip(labels, (0.4, 0.3, 0.2, 0.1),
+                                                         strict=True))  # fmt: skip
+    answer = [Position("1", math.log(0.4), top)]
+    mapped = option_distribution(answer, labels, codes, "number", "zero")
+    assert mapped.probs == pytest.approx((0.1, 0.2, 0.3, 0.4))
+    assert mapped.coverage == pytest.approx(1.0)
+    # the original prompt (labels = codes) keeps the label order
+    plain = option_distribution(answer, labels, [1, 2, 3, 4], "number", "zero")
+    assert plain.probs == pytest.approx((0.4, 0.3, 0.2, 0.1))
 
 
 def test_variant_names():

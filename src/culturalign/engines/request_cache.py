@@ -56,9 +56,18 @@ class RequestCache:
                 "start a fresh one (its answers will be requested again)"
             ) from exc
 
+    def _execute(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise CulturalignError(
+                f"{self.path}: the request cache is damaged ({exc}); move it away to start a "
+                "fresh one (its answers will be requested again)"
+            ) from exc
+
     def get(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         """The stored response of this request, or None."""
-        row = self._db.execute(
+        row = self._execute(
             "SELECT response FROM responses WHERE key = ?", (request_key(payload),)
         ).fetchone()
         if row is None:
@@ -72,7 +81,7 @@ class RequestCache:
 
     def put(self, payload: Mapping[str, Any], response: Mapping[str, Any]) -> None:
         """Store (or replace) the response of a request, committed at once."""
-        self._db.execute(
+        self._execute(
             "INSERT OR REPLACE INTO responses (key, request, response, created) "
             "VALUES (?, ?, ?, ?)",
             (
@@ -84,7 +93,7 @@ class RequestCache:
         )
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+        return int(self._execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()

@@ -3,6 +3,7 @@ name the file and the line or row."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 from culturalign.errors import BenchmarkError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet",
-           ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}  # fmt: skip
+           ".pq": "parquet", ".jsonl": "jsonl", ".json": "json"}  # fmt: skip
 
 
 def read_user_table(path: str | Path, what: str = "table") -> pd.DataFrame:
@@ -27,8 +28,12 @@ def read_user_table(path: str | Path, what: str = "table") -> pd.DataFrame:
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path)
-        elif kind == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
+        elif kind in ("jsonl", "json"):
+            # .json: JSON lines (what the hub's exports write) or one array of records
+            text = path.read_text(encoding="utf-8-sig")
+            array = kind == "json" and text.lstrip().startswith("[")
+            frame = pd.read_json(io.StringIO(text), lines=not array, dtype=False)
+            kind = "json" if array else "jsonl"
         else:
             frame = pd.read_csv(
                 path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
@@ -59,9 +64,12 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def is_blank(value: object) -> bool:
-    """Empty string, None or NaN."""
-    if value is None:
+    """Empty string, None, NaN (of any float type) or pandas' NA."""
+    if isinstance(value, str):
+        return not value.strip()
+    if value is None or value is pd.NA:
         return True
-    if isinstance(value, float) and value != value:
-        return True
-    return isinstance(value, str) and not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or an array is a value, not a blank
+        return False

@@ -13,8 +13,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|token|authorization|bearer)", re.I)
-"""Keys whose values are never recorded (``api_key_env``, the *name* of a variable, is kept)."""
+SECRET_KEY = re.compile(
+    r"(api[_-]?key|secret|password|passwd|authorization|bearer|(^|[_-])token$|^token)", re.I
+)
+"""Keys whose values are never recorded: API keys, secrets, passwords, credentials and
+tokens (``token``, ``hf_token``, ``access_token``), not settings that merely mention tokens
+(``max_num_batched_tokens``, ``tokenizer_mode``); ``api_key_env``, the *name* of a
+variable, is kept."""
 _KEPT_KEYS = frozenset({"api_key_env", "max_tokens", "logprob_token_ids", "tokenizer"})
 REDACTED = "<redacted>"
 

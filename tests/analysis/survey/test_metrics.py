@@ -382,20 +382,91 @@ def test_peer_measures_hand_values():
 # --------------------------------------------------------------------------- bootstrap
 
 
-def test_cluster_bootstrap_is_seeded_and_contains_the_mean():
-    rng = np.random.default_rng(1)
-    values = rng.normal(50, 10, size=200)
-    clusters = np.repeat(np.arange(20), 10)
-    first = kit.cluster_bootstrap(values, clusters, 500, seed=7)
-    again = kit.cluster_bootstrap(values, clusters, 500, seed=7)
-    other = kit.cluster_bootstrap(values, clusters, 500, seed=8)
-    assert first == again and first != other
-    mean, low, high, k = first
-    assert mean == pytest.approx(values.mean()) and k == 20
-    assert low < mean < high and high - low < 10
+def clustered_values(
+    seed: int,
+    clusters: int = 30,
+    size: int = 20,
+    between: float = 5.0,
+    within: float = 1.0,
+    mean: float = 50.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``mean`` + a normal effect per cluster (sd ``between``) + row noise (sd ``within``),
+    rows shuffled so that a cluster's rows are not next to each other; string labels."""
+    rng = np.random.default_rng(seed)
+    effects = rng.normal(0.0, between, size=clusters)
+    values = mean + np.repeat(effects, size) + rng.normal(0.0, within, size=clusters * size)
+    labels = np.repeat([f"q{i:02d}" for i in range(clusters)], size)
+    order = rng.permutation(clusters * size)
+    return values[order], labels[order]
+
+
+def cluster_standard_error(values: np.ndarray, labels: np.ndarray) -> float:
+    """Standard error of the mean under resampling of whole (equal-sized) clusters: the
+    spread of the cluster means / sqrt(number of clusters) (numpy, by hand)."""
+    means = np.array([values[labels == label].mean() for label in np.unique(labels)])
+    return float(np.sqrt(means.var(ddof=0) / len(means)))
+
+
+def test_cluster_bootstrap_is_seeded_and_handles_degenerate_input():
+    values, labels = clustered_values(1)
+    first = kit.cluster_bootstrap(values, labels, 500, seed=7)
+    assert first == kit.cluster_bootstrap(values, labels, 500, seed=7)
+    assert first != kit.cluster_bootstrap(values, labels, 500, seed=8)
+    assert first[0] == pytest.approx(values.mean()) and first[3] == 30
     constant = kit.cluster_bootstrap([3.0] * 6, [1, 1, 2, 2, 3, 3], 100, seed=0)
     assert constant == (3.0, 3.0, 3.0, 3)
-    assert math.isnan(kit.cluster_bootstrap([math.nan], [1], 10, 0)[0])
+    assert all(math.isnan(x) for x in kit.cluster_bootstrap([math.nan], [1], 10, 0)[:3])
+    assert kit.cluster_bootstrap([math.nan], [1], 10, 0)[3] == 0
+    # NaN rows are ignored: cluster "b" has no value left and is not counted; the point
+    # estimate is the mean of the remaining rows (1, 3, 5), whatever their clusters
+    mean, _, _, k = kit.cluster_bootstrap([1.0, math.nan, 3.0, math.nan, 5.0],
+                                        ["a", "b", "c", "b", "a"], 50, 0)  # fmt: skip
+    assert (mean, k) == (pytest.approx(3.0), 2)
+
+
+def test_cluster_bootstrap_width_is_the_cluster_level_standard_error():
+    """Strongly clustered data (between-cluster sd 5, within 1): resampling whole clusters
+    gives an interval ~4x wider than resampling rows; its width must match 2 x 1.96 x the
+    cluster-level standard error computed by hand, and be far from the row-level one."""
+    values, labels = clustered_values(11)
+    mean, low, high, k = kit.cluster_bootstrap(values, labels, 4000, seed=3)
+    assert k == 30 and mean == pytest.approx(values.mean())
+    se_cluster = cluster_standard_error(values, labels)
+    se_rows = float(values.std(ddof=0) / np.sqrt(len(values)))
+    assert se_cluster > 4 * se_rows  # the data discriminate between the two schemes
+    z = 1.959963984540054
+    assert (high - low) == pytest.approx(2 * z * se_cluster, rel=0.08)
+    assert low < mean < high
+    assert (low + high) / 2 == pytest.approx(mean, abs=0.15 * se_cluster)  # ~symmetric
+    # level is honoured: a 50% interval is 2 x 0.674 standard errors wide
+    _, low50, high50, _ = kit.cluster_bootstrap(values, labels, 4000, seed=3, level=0.5)
+    assert (high50 - low50) == pytest.approx(2 * 0.6744897501960817 * se_cluster, rel=0.1)
+
+
+def row_bootstrap(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """A plain iid row bootstrap percentile interval (the wrong scheme, for contrast)."""
+    rng = np.random.default_rng(seed)
+    draws = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def test_cluster_bootstrap_covers_the_planted_mean_at_its_nominal_rate():
+    """300 simulated data sets with a known mean of 50: the 95% cluster-bootstrap interval
+    covers it in ~95% of them (binomial band), while a row bootstrap of the same data covers
+    it in far fewer (so the check would catch a non-clustered resampling)."""
+    runs, truth = 300, 50.0
+    clustered = rows = 0
+    for run in range(runs):
+        values, labels = clustered_values(1000 + run, clusters=30, size=10, mean=truth)
+        _, low, high, _ = kit.cluster_bootstrap(values, labels, 1000, seed=run)
+        clustered += low <= truth <= high
+        low, high = row_bootstrap(values, 1000, run)
+        rows += low <= truth <= high
+    # at a true 95%: P(X <= 264 of 300) ~ 1e-6 and P(X >= 297) ~ 2e-4, so the band [0.88,
+    # 0.99] is wide enough; the row bootstrap covers under half (interval ~3x too narrow)
+    assert 0.88 <= clustered / runs <= 0.99, clustered / runs
+    assert rows / runs < 0.6, rows / runs
 
 
 def test_summary_table(synthetic):
