@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SECRET_KEY = re.compile(
-    r"(api[_-]?key|secret|password|passwd|authorization|bearer|(^|[_-])token$|^token)", re.I
+    r"(api[_-]?key|secret|password|passwd|authorization|bearer|(^|[_-])token$)", re.I
 )
 """Keys whose values are never recorded: API keys, secrets, passwords, credentials and
 tokens (``token``, ``hf_token``, ``access_token``), not settings that merely mention tokens
