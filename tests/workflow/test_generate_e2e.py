@@ -499,7 +499,7 @@ def test_editing_a_refusal_phrase_reparses_and_rescores_without_generating(workf
     assert jobs.get("parse_answers") == cells, jobs
     assert jobs.get("compute_metrics") == 2 and jobs.get("report") == 2
     assert jobs.get("mcq_metrics") == 1 and jobs.get("inventory_metrics") == 1
-    assert jobs.get("benchmark_report") == 2
+    assert jobs.get("mcq_report") == 1 and jobs.get("inventory_report") == 1
     assert "generate" not in jobs and "build_prompts" not in jobs, jobs
 
 
