@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the repository root and the shared MENAValues data (or a skip)."""
+"""Shared pytest fixtures: the repository root and the shared MENAValues data (or a skip);
+the CI policy's hooks (tests/ci_policy.py: with CI=true a skipped e2e/SLURM test fails)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from ci_policy import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "menavalues"
