@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
+from scoring_items import LETTER_QUESTIONS, scoring_items
 
 from culturalign.engines import (
     Engine,
@@ -23,14 +24,10 @@ from culturalign.engines import (
 from culturalign.engines.model_builds import check_model_path
 from culturalign.engines.vllm_engine import cpu_environment, engine_arguments
 from culturalign.errors import ConfigError
-from culturalign.generation.cell import chat_prompt_ids, cue_text
 from culturalign.scoring.exact import (
-    EndRule,
-    ScoringItem,
     continuation_token_ids,
     generation_candidates,
     nodes_from_generation,
-    option_token_ids,
     score_with_engine,
 )
 from culturalign.snakemake_rules import job_gpus, job_resources
@@ -156,40 +153,6 @@ def test_good_model_paths_pass(tmp_path):
 
 
 # --- the real engines on the demo model ---------------------------------------------------------
-
-QUESTIONS = [
-    ("How important is family in your life? 1 = very important, 4 = not important.", 1, 4),
-    ("Which is the most important challenge facing your country? Options 1 to 21.", 1, 21),
-    ("How happy are you, from 1 (very happy) to 10 (not at all happy)?", 1, 10),
-]
-
-
-LETTER_QUESTIONS = [
-    ("Which do you prefer?\n\n(A) Tea\n(B) Coffee\n(C) Water\n(D) Juice", list("ABCD")),
-    ("Is the city safe at night?\n\n(A) Yes\n(B) No", list("AB")),
-]
-
-
-def scoring_items(tokenizer):
-    """Zero-style items (after the generation prompt) and cot-style ones (after a cue), for
-    numbered and lettered options."""
-    items = []
-    numbers = EndRule.for_kind(tokenizer, "number")
-    letters = EndRule.for_kind(tokenizer, "letter")
-    cases = [(text + " Answer with a number only.", [str(i) for i in range(low, high + 1)],
-              numbers) for text, low, high in QUESTIONS]  # fmt: skip
-    cases += [(text + " Answer with the letter only.", labels, letters)
-              for text, labels in LETTER_QUESTIONS]  # fmt: skip
-    for text, labels, rule in cases:
-        ids = chat_prompt_ids(tokenizer, text)
-        _, options = option_token_ids(tokenizer, labels, tokenizer.decode(ids[-1:]))
-        items.append(ScoringItem(tuple(ids), options, rule))
-        reasoning = tokenizer.encode("It matters a lot to me.", add_special_tokens=False)
-        cue_ids, options = option_token_ids(
-            tokenizer, labels, cue_text("It matters a lot to me.", "Answer:")
-        )
-        items.append(ScoringItem(tuple(ids) + tuple(reasoning) + cue_ids, options, rule))
-    return items
 
 
 def run_engine(engine_name: str, model_dir, tmp_path):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_engines import scoring_items
+from scoring_items import scoring_items
 
 from culturalign.engines import ModelSpec, load_engine
 from culturalign.engines import model_builds as models
