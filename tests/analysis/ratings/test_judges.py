@@ -324,8 +324,9 @@ def test_judge_report_on_simulated_raters():
     assert (sensitive.difference_low > 0).all() and (sensitive.p_value < 0.05).all()
 
 
-def test_full_size_bootstrap_takes_seconds():
-    """10,000 resamples over 1,000 items x 5 replicates x 4 quadrants."""
+def test_full_size_bootstrap_gives_every_quadrant_its_interval():
+    """10,000 resamples over 1,000 items x 5 replicates x 4 quadrants (its time is measured by
+    bench/ratings_bootstrap.py, not asserted here)."""
     frames, labels = [], []
     ids = [f"item-{i}" for i in range(1000)]
     for k, quadrant in enumerate(QUADRANTS):
@@ -339,4 +340,4 @@ def test_full_size_bootstrap_takes_seconds():
     print(f"\nhierarchical bootstrap, B=10,000, 1,000 items x 5 replicates x 4 quadrants: "
           f"{elapsed:.1f} s")  # fmt: skip
     assert len(table) == 4 and table.f1_low.notna().all()
-    assert elapsed < 60
+    assert (table.f1_low <= table.f1).all() and (table.f1 <= table.f1_high).all()
