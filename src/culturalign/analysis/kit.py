@@ -201,3 +201,12 @@ def cluster_bootstrap(
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     return (mean, float(low), float(high), k)
+
+
+def require_columns(
+    frame: pd.DataFrame, columns: Iterable[str], what: str, error: type[Exception]
+) -> None:
+    """Raise ``error`` naming the table (``what``), its missing columns and those present."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise error(f"{what}: missing column(s) {missing}; columns present: {list(frame.columns)}")

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from culturalign.analysis.kit import require_columns
 from culturalign.errors import CulturalignError
 
 DEMOGRAPHICS = ("gender", "ethnicity", "age_group")
@@ -51,15 +52,6 @@ MIN_VALID_QUADRANTS = 2
 
 class SensitivityError(CulturalignError):
     """The ratings, raters or posteriors tables cannot be used for the sensitive-item rule."""
-
-
-def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Fail naming the missing columns and the ones that are there."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise SensitivityError(
-            f"{what}: missing column(s) {missing}; columns present: {list(frame.columns)}"
-        )
 
 
 def _check_probability(value: float, name: str, *, closed: bool) -> None:
@@ -105,8 +97,8 @@ def salience(h: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _rated(ratings: pd.DataFrame, raters: pd.DataFrame, demographics: Sequence[str]):
     """The 0/1 ratings joined with their rater's quadrant and demographics; checks the
     tables and refuses unknown raters and double ratings."""
-    _require_columns(ratings, ["item_id", "rater_id", "unsafe"], "ratings")
-    _require_columns(raters, ["rater_id", "quadrant", *demographics], "raters")
+    require_columns(ratings, ["item_id", "rater_id", "unsafe"], "ratings", SensitivityError)
+    require_columns(raters, ["rater_id", "quadrant", *demographics], "raters", SensitivityError)
     duplicated = raters.rater_id[raters.rater_id.duplicated()]
     if len(duplicated):
         raise SensitivityError(f"raters: rater_id not unique: {sorted(set(duplicated))[:5]}")
@@ -182,7 +174,12 @@ def quadrant_counts(
 
 def _matrices(posteriors: pd.DataFrame) -> tuple[pd.Index, pd.Index, dict[str, np.ndarray]]:
     """``n``, ``n_unsafe`` and ``valid`` as (items x quadrants) arrays, in a fixed order."""
-    _require_columns(posteriors, ["item_id", "quadrant", "n", "n_unsafe", "valid"], "posteriors")
+    require_columns(
+        posteriors,
+        ["item_id", "quadrant", "n", "n_unsafe", "valid"],
+        "posteriors",
+        SensitivityError,
+    )
     if posteriors.duplicated(["item_id", "quadrant"]).any():
         raise SensitivityError("posteriors: more than one row for an (item_id, quadrant)")
     wide = posteriors.pivot(index="item_id", columns="quadrant")
@@ -232,7 +229,9 @@ def sensitive_items(posteriors: pd.DataFrame, s_threshold: float = S_THRESHOLD) 
     """One row per item: item_id, sensitive, quadrant (where sensitive: the quadrant of
     the largest S), max_S (null when not testable), n_valid_quadrants, testable."""
     _check_probability(s_threshold, "s_threshold", closed=True)
-    _require_columns(posteriors, ["item_id", "quadrant", "valid", "S"], "posteriors")
+    require_columns(
+        posteriors, ["item_id", "quadrant", "valid", "S"], "posteriors", SensitivityError
+    )
     order = pd.unique(posteriors.item_id)
     by_item = posteriors.groupby("item_id", sort=False)
     n_valid = by_item.valid.sum().astype(int)
@@ -254,7 +253,7 @@ def sensitive_items(posteriors: pd.DataFrame, s_threshold: float = S_THRESHOLD) 
 def sensitive_share(items: pd.DataFrame) -> dict[str, float | int]:
     """n_items, n_testable, n_sensitive and share (sensitive over testable items; null
     when no item is testable) of a ``sensitive_items`` table."""
-    _require_columns(items, ["sensitive", "testable"], "sensitive items")
+    require_columns(items, ["sensitive", "testable"], "sensitive items", SensitivityError)
     n_testable = int(items.testable.sum())
     n_sensitive = int(items.sensitive.sum())
     share = n_sensitive / n_testable if n_testable else float("nan")
