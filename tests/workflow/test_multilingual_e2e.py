@@ -206,6 +206,8 @@ def overlay_config(repo: Path) -> dict:
             }
         },
         "metrics": {"bootstrap_resamples": 100},
+        # one engine start for the four cells (each start of the Qwen model costs ~30 s)
+        "generation": {"jobs": "model"},
     }
     schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
     if "robustness" in schema["properties"]:  # off: only the original wording is asked
