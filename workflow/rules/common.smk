@@ -1,6 +1,7 @@
 """Shared helpers: config validation, paths, wildcard constraints, input functions and the
 explicit list of final outputs, all built from config."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -37,8 +38,11 @@ KIND_RULE_FILES = [
 FINAL_TARGETS: list[str] = []
 
 def source_file(path: str) -> str:
-    """A file of the workflow itself (schemas, package code), wherever the run's directory is."""
-    return str(Path(workflow.basedir) / path)
+    """A file of the workflow itself (schemas, package code), wherever the run's directory is.
+
+    Relative to the working directory: Snakemake records each job's set of input paths, and
+    an absolute path would make a moved or copied project rerun every job."""
+    return os.path.relpath(Path(workflow.basedir) / path)
 
 
 SHARD = "results/{benchmark}/generations/{model}/{language}/{framing}/{reasoning}.parquet"
