@@ -21,6 +21,25 @@ from culturalign.prompts.translation_tables import load_translations
 from culturalign.prompts.variants import cell_variants, rotation, variant_questions
 from culturalign.settings import WorkflowSettings
 
+SOURCE_PREFIX = "source_"
+"""Named rule inputs of a plug-in's files are prefixed: a file's own name (e.g. the
+``items`` of a ratings table) may be one Snakemake reserves."""
+
+
+def source_inputs(plugin: Benchmark) -> dict[str, str]:
+    """A plug-in's input files as named rule inputs (``source_<name>``)."""
+    return {SOURCE_PREFIX + name: path for name, path in plugin.input_files().items()}
+
+
+def source_paths(named_inputs: Mapping[str, Any], plugin: Benchmark) -> dict[str, Path]:
+    """The plug-in's files back by their own names, from a job's named inputs."""
+    names = plugin.input_files()
+    return {
+        name[len(SOURCE_PREFIX) :]: Path(path)
+        for name, path in named_inputs.items()
+        if name.startswith(SOURCE_PREFIX) and name[len(SOURCE_PREFIX) :] in names
+    }
+
 
 def benchmark_tables(key: str, plugin: Benchmark) -> tuple[pd.DataFrame, ...] | None:
     """The imported tables when present, else the plug-in's own reading of its source."""

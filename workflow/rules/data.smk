@@ -38,7 +38,7 @@ if DOWNLOADS:
 
 rule import_benchmark:
     input:
-        unpack(lambda w: BENCHMARKS[w.benchmark].input_files()),
+        unpack(lambda w: smk.source_inputs(BENCHMARKS[w.benchmark])),
         questions_schema=source_file("workflow/schemas/questions.schema.yaml"),
         human_schema=source_file("workflow/schemas/human.schema.yaml"),
         populations_schema=source_file("workflow/schemas/populations.schema.yaml"),

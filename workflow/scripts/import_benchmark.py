@@ -1,20 +1,19 @@
 """Import one benchmark: its plug-in writes results/{benchmark}/benchmark/*.parquet."""
 
 import logging
-from pathlib import Path
 
 from _common import run
 
 from culturalign.benchmarks import create_benchmark
 from culturalign.benchmarks.base import check_tables, source_provenance
 from culturalign.io.tables import write_table
+from culturalign.snakemake_rules import source_paths
 
 
 def main(snakemake):
     key = snakemake.wildcards.benchmark
     plugin = create_benchmark(key, snakemake.params.options)
-    files = {name: Path(path) for name, path in snakemake.input.items() if name in
-             plugin.input_files()}  # fmt: skip
+    files = source_paths(snakemake.input, plugin)
     tables = plugin.load(files)
     check_tables(tables, f"benchmarks.{key}")
     metadata = {"benchmark": source_provenance(plugin, files)}
