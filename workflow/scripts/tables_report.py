@@ -36,6 +36,7 @@ def main(snakemake):
         benchmark=snakemake.params.benchmark,
         description=snakemake.params.description,
         cells=snakemake.params.cells,
+        method_note=kind.method_note,
     )
     logging.getLogger("culturalign").info("report: %s", snakemake.output.html)
 

@@ -41,6 +41,9 @@ class AnalysisKind:
     description: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     """The per-cell summary table (CSV) the index page reads for each benchmark."""
+    method_note: ClassVar[str] = ""
+    """How its numbers are made, in a few sentences (the shared report shows it under the
+    headlines)."""
     robustness_variants: ClassVar[bool] = False
     """Whether the cells of its benchmarks get the robustness wording/order variants
     (config ``robustness.variants``); a plug-in's own variants apply to every kind."""

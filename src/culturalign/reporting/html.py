@@ -170,9 +170,11 @@ def build_tables_report(
     benchmark: str,
     description: str,
     cells: Sequence[Mapping[str, str]],
+    method_note: str = "",
 ) -> Path:
     """results/{benchmark}/report.html of a kind whose report is headlines, figures and
-    tables (``sections``: title, file name, table), in the shared look."""
+    tables (``sections``: title, file name, table), in the shared look; ``method_note``
+    (the kind's) says how its numbers are made."""
     framings = sorted({c["framing"] for c in cells})
     languages = sorted({c["language"] for c in cells})
     html = render_template(
@@ -185,6 +187,7 @@ def build_tables_report(
         commit=commit,
         models=list(models),
         headlines=list(headlines),
+        method_note=method_note,
         cells_note=(
             f"Cells: languages {', '.join(languages)}; framings {', '.join(framings)}"
             + (

@@ -22,6 +22,12 @@ def reference_input(block: Mapping[str, object]) -> dict[str, str]:
 class InventoryKind(AnalysisKind):
     description = "inventory dimensions scored from the answers and compared with references"
     summary = "hofstede/summary.csv"
+    method_note = (
+        "Indices follow the VSM 2013 manual's formulas from the mean item scores (expected "
+        "answers of the exact option distributions; text answers in the tables), plus the "
+        "configured constants. Kendall's τ-b compares the regions' ranking with the reference "
+        "scores (95% bootstrap over regions)."
+    )
 
     def index_line(self, summary: pd.DataFrame) -> str:
         expected = summary[summary["source"] == "expected"] if "source" in summary else summary

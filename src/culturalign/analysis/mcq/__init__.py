@@ -16,6 +16,13 @@ from culturalign.reporting.numbers import fmt
 class MultipleChoiceKind(AnalysisKind):
     description = "multiple-choice questions scored against their gold answer"
     summary = "mcq/summary.csv"
+    method_note = (
+        "Accuracy counts a refusal or an unreadable answer as wrong; the most probable option "
+        "comes from the exact option distribution. Circular accuracy (OpenCompass's "
+        "CircularEval) counts a question only when it is answered correctly in the original "
+        "order and in every rotation of its options. Intervals: 95% percentile bootstrap over "
+        "questions."
+    )
 
     def index_line(self, summary: pd.DataFrame) -> str:
         if "accuracy" not in summary or summary["accuracy"].isna().all():
