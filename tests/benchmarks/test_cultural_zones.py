@@ -340,3 +340,14 @@ def test_located_records_keep_their_first_line_across_quoted_newlines(tmp_path):
     path.write_text('a,b\n1,"never closed\n2,x\n', encoding="utf-8")
     with pytest.raises(BenchmarkError, match=str(path)):
         read_located_table(path)
+
+
+def test_the_shipped_table_is_the_build_from_the_shared_sources(zones, tmp_path):
+    """resources/inglehart_welzel_zones.csv (the ratings benchmarks' default) is exactly what
+    the CLI builds from ../shared; an edit or a rebuild from other sources shows here."""
+    from culturalign.benchmarks.cultural_zones import main
+
+    assert main([str(SHARED), str(tmp_path / "zones.csv")]) == 0
+    shipped = REPO / "resources" / "inglehart_welzel_zones.csv"
+    assert shipped.read_bytes() == (tmp_path / "zones.csv").read_bytes()
+    assert set(read_zone_table(shipped)["source"]) == {"wvs7_map", "ivs_latest_wave"}
