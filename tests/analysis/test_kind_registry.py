@@ -27,16 +27,18 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 
 def test_builtin_kinds_declare_what_the_workflow_needs():
-    assert builtin_kinds() == ["inventory", "mcq", "survey"]
+    assert builtin_kinds() == ["inventory", "mcq", "ratings", "survey"]
     summaries = {"survey": "metrics/summary.csv", "mcq": "mcq/summary.csv",
-                 "inventory": "hofstede/summary.csv"}  # fmt: skip
+                 "inventory": "hofstede/summary.csv", "ratings": "ratings/summary.csv"}  # fmt: skip
     for name, summary in summaries.items():
         kind = get_kind(name)
         assert kind.name == name
         assert kind.summary == summary
         assert (REPO / "workflow" / kind.rule_file).is_file()
-    # only the survey kind analyses robustness, so only its cells get the variants
-    assert [n for n in builtin_kinds() if get_kind(n).robustness_variants] == ["survey"]
+    # the survey kind analyses robustness; the ratings kind's zero-shot judges use the
+    # variants as replicates; the others ask the original prompts only
+    with_variants = [n for n in builtin_kinds() if get_kind(n).robustness_variants]
+    assert with_variants == ["ratings", "survey"]
 
 
 def test_an_unknown_kind_names_the_plugin_and_the_known_kinds():
@@ -45,7 +47,7 @@ def test_an_unknown_kind_names_the_plugin_and_the_known_kinds():
     message = str(caught.value)
     assert "benchmark plug-in 'dices'" in message
     assert "'ratingz'" in message
-    assert "inventory, mcq, survey" in message
+    assert "inventory, mcq, ratings, survey" in message
 
 
 def test_a_kind_name_is_registered_once():

@@ -308,3 +308,35 @@ def write_ratings_table(sim: SimulatedRatings, directory: str | Path) -> dict[st
         table.to_csv(path, index=False)
         paths[name] = path
     return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m culturalign.analysis.ratings.simulation OUT_DIR [options]``: write one
+    simulated dataset in the ``ratings_table`` format and its planted truth (``truth.json``:
+    the zone effect, the sensitive items and their quadrants)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--raters", type=int, default=120)
+    parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--zone-effect", type=float, default=0.0)
+    parser.add_argument("--sensitive-items", type=int, default=0)
+    parser.add_argument("--unsure-share", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    sim = simulate_ratings(
+        n_raters=args.raters, n_items=args.items, zone_effect=args.zone_effect,
+        sensitive_items=args.sensitive_items, unsure_share=args.unsure_share, seed=args.seed,
+    )  # fmt: skip
+    paths = write_ratings_table(sim, args.out_dir)
+    keys = ("seed", "n_raters", "n_items", "zone_effect", "sensitive_items", "unsure_share")
+    planted = {key: sim.truth[key] for key in keys}
+    (args.out_dir / "truth.json").write_text(json.dumps(planted, indent=2) + "\n", "utf-8")
+    print(f"{', '.join(str(p) for p in paths.values())}: {len(sim.ratings)} ratings")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
