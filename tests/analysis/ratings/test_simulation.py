@@ -185,3 +185,23 @@ def test_write_ratings_table_round_trips_through_csv(tmp_path):
     assert raters.equals(sim.raters[["rater_id", "country", *DEMOGRAPHICS]])
     assert items.text.tolist() == sim.items.text.tolist()
     assert any("\n" in t and "," in t and '"' in t for t in items.text)
+
+
+def test_the_demo_data_is_the_simulators_output_with_its_recorded_truth(tmp_path):
+    """resources/ratings-demo (config/ratings-demo.yaml) is what the CLI writes with the
+    parameters truth.json records, byte for byte."""
+    import json
+    from pathlib import Path
+
+    from culturalign.analysis.ratings.simulation import main
+
+    demo = Path(__file__).resolve().parents[3] / "resources" / "ratings-demo"
+    truth = json.loads((demo / "truth.json").read_text("utf-8"))
+    args = [str(tmp_path), "--raters", str(truth["n_raters"]), "--items", str(truth["n_items"]),
+            "--zone-effect", str(truth["zone_effect"]), "--sensitive-items",
+            str(len(truth["sensitive_items"])), "--unsure-share", str(truth["unsure_share"]),
+            "--seed", str(truth["seed"])]  # fmt: skip
+    assert main(args) == 0
+    for name in ("ratings.csv", "raters.csv", "items.csv", "truth.json"):
+        assert (tmp_path / name).read_bytes() == (demo / name).read_bytes(), name
+    assert len(truth["sensitive_items"]) == 3 and truth["zone_effect"] > 0
