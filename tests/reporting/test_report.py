@@ -208,7 +208,7 @@ def test_sensitivity_tables_and_report_section(built):
     assert by_category["category"].nunique() >= 2
     html = (out / "report.html").read_text(encoding="utf-8")
     section = html[html.index('id="sensitivity"') : html.index('id="pca"')]
-    assert "Culturally sensitive questions" in section and "Persona gain" in section
+    assert "Zone-variable questions" in section and "Persona gain" in section
     headlines = html[html.index('id="headlines"') : html.index('id="metrics"')]
     assert f"of {summary['n_testable']} testable questions" in headlines
     assert "Paper-level aggregates" in html

@@ -1,4 +1,4 @@
-"""Zone mixed-effects models, LRTs and culturally sensitive items."""
+"""Zone mixed-effects models, LRTs and zone-variable items."""
 
 import json
 import logging

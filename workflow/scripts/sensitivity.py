@@ -1,4 +1,4 @@
-"""Rule sensitivity: culturally sensitive items from the human data, every model cell as a
+"""Rule sensitivity: zone-variable items from the human data, every model cell as a
 triage of them, persona gain per population and the surrogate correlations."""
 
 import logging

@@ -174,6 +174,9 @@ def test_a_model_that_ignores_the_country_finds_nothing(synthetic, human_result)
     assert row["n_flagged"] == 0 and row["recall"] == 0.0 and row["f1"] == 0.0
     assert (items["spread"] == 0).all()
     assert math.isnan(row["precision"])
+    # no interval around an estimate the data leave undefined (it was [1, 1])
+    assert math.isnan(row["precision_ci_low"]) and math.isnan(row["precision_ci_high"])
+    assert row["recall_ci_low"] == row["recall_ci_high"] == 0.0  # defined: an interval
     assert row["auroc_spread"] == 0.5  # every score tied
 
 
@@ -300,3 +303,13 @@ def test_weighted_auroc_equals_sklearn_with_ties_and_weights():
         expected = roc_auc_score(truth[keep], finite[keep], sample_weight=weights[keep])
         assert weighted_auroc(truth, score, weights) == pytest.approx(expected, abs=1e-12)
     assert math.isnan(weighted_auroc(np.array([True, True]), np.array([1.0, 2.0]), np.ones(2)))
+
+
+def test_an_undefined_estimate_gets_no_interval_even_when_resamples_define_it():
+    from culturalign.analysis.survey.sensitivity import interval_if_defined
+
+    resampled = [1.0] * 50 + [math.nan] * 50  # some resamples flag an item, all correctly
+    low, high = interval_if_defined(math.nan, resampled)
+    assert math.isnan(low) and math.isnan(high)
+    assert interval_if_defined(1.0, resampled) == (1.0, 1.0)
+    assert interval_if_defined(0.5, [0.0, 1.0]) == pytest.approx((0.025, 0.975))

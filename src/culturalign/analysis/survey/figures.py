@@ -414,7 +414,7 @@ def pca_overview(
 def zone_sensitivity(sensitivity: pd.DataFrame, stem: str | Path, top: int = 10) -> list[Path]:
     """The questions whose NVAS differs most across zones: zone means per question."""
     if sensitivity.empty:
-        return empty_figure(stem, "Culturally sensitive items", "fewer than two zones per question")
+        return empty_figure(stem, "Zone-variable items", "fewer than two zones per question")
     models = sorted(sensitivity["model"].unique())
     fig, axes = plt.subplots(
         1, len(models), figsize=(6.5 * len(models), 0.5 * top + 1.8), squeeze=False,
@@ -438,7 +438,7 @@ def zone_sensitivity(sensitivity: pd.DataFrame, stem: str | Path, top: int = 10)
         ax.set_title(f"{model}: top {len(data)} by variance across zones")
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right", title="zone")
-    fig.suptitle("Culturally sensitive items: zone means of NVAS")
+    fig.suptitle("Zone-variable items: zone means of NVAS")
     return save(fig, stem)
 
 
@@ -523,7 +523,7 @@ def human_sensitive_items(human: pd.DataFrame, stem: str | Path, top: int = 12) 
     answer (ordinal) or majority option (nominal) and the sensitive ones marked."""
     testable = human[human["testable"]] if not human.empty else human
     if testable.empty:
-        return empty_figure(stem, "Culturally sensitive items (human data)",
+        return empty_figure(stem, "Zone-variable items (human data)",
                       "no testable item (needs two zones, one with two populations)")  # fmt: skip
     data = testable.sort_values(["q_value", "eta2"], ascending=[True, False]).head(top)
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(data) + 1.8), constrained_layout=True)
@@ -570,7 +570,7 @@ def triage_scores(triage: pd.DataFrame, stem: str | Path) -> list[Path]:
     left.scatter(np.arange(len(data)), data["random_f1"], marker="_", s=300, color="#C44E52",
                  label="random at the model's flag rate", zorder=4)  # fmt: skip
     left.set_ylim(0, 1.05)
-    left.set_ylabel("F1 recovering the human-sensitive items")
+    left.set_ylabel("F1 recovering the human zone-variable items")
     left.set_xticks(range(len(data)), labels, fontsize=7)
     left.legend(fontsize=7)
     interval_bars(right, data, "auroc_spread", "spread across populations", "#55A868", -0.2, 0.4)
@@ -580,12 +580,12 @@ def triage_scores(triage: pd.DataFrame, stem: str | Path) -> list[Path]:
     right.set_ylabel("AUROC")
     right.set_xticks(range(len(data)), labels, fontsize=7)
     right.legend(fontsize=7)
-    fig.suptitle("Can the model triage culturally sensitive items? (95% hierarchical bootstrap)")
+    fig.suptitle("Can the model triage zone-variable items? (95% hierarchical bootstrap)")
     return save(fig, stem)
 
 
 def triage_curves(items: pd.DataFrame, stem: str | Path) -> list[Path]:
-    """ROC curves of the spread score per model cell against the human-sensitive items."""
+    """ROC curves of the spread score per model cell against the human zone-variable items."""
     from sklearn.metrics import roc_curve
 
     usable = []

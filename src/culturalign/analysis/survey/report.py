@@ -388,7 +388,7 @@ def _pooled_categories(by_category: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def sensitivity_sentences(tables: SensitivityTables) -> list[str]:
-    """Headlines on the human-sensitive items, triage and persona gain."""
+    """Headlines on the human zone-variable items, triage and persona gain."""
     sentences: list[str] = []
     summary = tables.summary
     if summary.get("n_testable"):
@@ -396,17 +396,18 @@ def sensitivity_sentences(tables: SensitivityTables) -> list[str]:
         settings = summary.get("settings", {})
         sentences.append(
             f"{summary['n_sensitive']} of {summary['n_testable']} testable questions "
-            f"({fmt(100 * share)}%) are culturally sensitive by the human data alone (their "
+            f"({fmt(100 * share)}%) are zone-variable in the human data alone (their "
             f"answers differ between zones beyond within-zone differences: permutation test, "
-            f"{settings.get('correction', 'fdr_bh')} q < {settings.get('alpha', 0.05)}); the "
-            "geo-cultural salience study found about 10% of its items sensitive."
+            f"{settings.get('correction', 'fdr_bh')} q < {settings.get('alpha', 0.05)}). Not the "
+            "geo-cultural salience study's culturally sensitive items, which need rater-level "
+            "ratings (the ratings kind)."
         )
     triage = tables.triage
     if not triage.empty and "f1" in triage:
         for model, rows in triage.dropna(subset=["f1"]).groupby("model", sort=True):
             best = rows.loc[rows["f1"].idxmax()]
             sentences.append(
-                f"{model}: as a triage of the sensitive questions its best cell "
+                f"{model}: as a triage of the zone-variable questions its best cell "
                 f"({best['language']}/{best['framing']}/{best['reasoning']}) reaches F1 "
                 f"{fmt(best['f1'], 2)} (95% CI {fmt(best['f1_ci_low'], 2)}–"
                 f"{fmt(best['f1_ci_high'], 2)}) against {fmt(best['always_f1'], 2)} for "

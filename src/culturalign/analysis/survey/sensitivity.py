@@ -1,4 +1,4 @@
-"""Culturally sensitive items from the human data alone, and models as triage and surrogate.
+"""Zone-variable items from the human data alone, and models as triage and surrogate.
 
 After Saakyan, Rastogi & Aroyo ("Quantifying the Salience of Geo-Cultural Values for
 Pluralistic Safety Alignment"), here per survey item over the run's selected questions and
@@ -26,7 +26,7 @@ that a model reproducing the people's profiles gets the people's p values. An it
 least two zones and more populations than zones (``testable``); an item whose populations
 all agree (``SS_total = 0``) has ``F = 0`` and ``p = 1``.
 
-Culturally sensitive: the p value, Benjamini-Hochberg adjusted over the testable items
+Zone-variable: the p value, Benjamini-Hochberg adjusted over the testable items
 (``sensitivity.correction: fdr_bh``; ``none`` keeps it raw), is below ``sensitivity.alpha``.
 
 ``majority_differs``: the populations are resampled with replacement within each zone
@@ -37,7 +37,7 @@ majority answer differs from every other zone's.
 Triage, per model cell with population-specific prompts (persona, observer): per item the
 model's ``spread`` (``SS_total / n``: mean squared distance of its population profiles to
 their centroid), its zone ``F``, ``p`` and ``flagged`` by the people's rule applied to its
-own profiles. Precision, recall and F1 of ``flagged`` against the human-sensitive items;
+own profiles. Precision, recall and F1 of ``flagged`` against the human zone-variable items;
 AUROC of ``spread`` and of ``F`` as scores. Baselines: *always sensitive* (precision =
 prevalence ``pi``, recall 1, F1 = ``2 pi / (1 + pi)``) and *random* flags at the model's
 flag rate ``r`` (expected precision ``pi``, recall ``r``, F1 = ``2 pi r / (pi + r)``, AUROC
@@ -555,6 +555,15 @@ TRIAGE_METRICS = ("precision", "recall", "f1", "auroc_spread", "auroc_zone", "pr
                   "flag_rate", "always_f1", "random_f1")  # fmt: skip
 
 
+def interval_if_defined(point: float, values: Sequence[float]) -> tuple[float, float]:
+    """The 95% percentile interval of ``values``, or none where the estimate itself is
+    undefined (e.g. precision when nothing is flagged): resamples that happen to define it
+    would otherwise print an interval around an empty estimate."""
+    if point is None or not np.isfinite(point):
+        return (math.nan, math.nan)
+    return _interval(values)
+
+
 def _interval(values: Sequence[float]) -> tuple[float, float]:
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
@@ -571,7 +580,7 @@ def triage(
     settings: SensitivitySettings,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(per-item table, per-cell summary)`` of every model cell as a triage of the
-    human-sensitive items."""
+    human zone-variable items."""
     item_frames, rows = [], []
     human_boot = [bootstrap_statistics(human, settings, r)
                   for r in range(settings.bootstrap_resamples)]  # fmt: skip
@@ -614,7 +623,9 @@ def triage(
                 samples[metric].append(scores[metric])
         for metric in TRIAGE_METRICS:
             row[metric] = point[metric]
-            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _interval(samples[metric])
+            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = interval_if_defined(
+                point[metric], samples[metric]
+            )
         rows.append(row)
     items = pd.concat(item_frames, ignore_index=True) if item_frames else pd.DataFrame()
     order = [*CELL_KEYS, "question_id", "n_countries", "n_zones", "spread", "eta2", "f_stat",

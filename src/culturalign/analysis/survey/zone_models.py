@@ -1,4 +1,4 @@
-"""Mixed-effects cultural-zone models, likelihood-ratio tests and culturally sensitive items.
+"""Mixed-effects cultural-zone models, likelihood-ratio tests and zone-variable items.
 
 Model (statsmodels ``MixedLM``, maximum likelihood, ``reml=False``, so that likelihoods of
 models with different fixed effects are comparable)::
@@ -17,7 +17,7 @@ Zone LRT: the full model against the same model without ``C(zone)``; ``chi2 = 2 
 llf_reduced)``, ``df`` = number of zone coefficients, ``p = P(chi2_df > chi2)``. Per model and
 pooled over models (model as a fixed effect).
 
-Culturally sensitive items: per question, the mean NVAS of each zone (over all cells and
+Zone-variable items: per question, the mean NVAS of each zone (over all cells and
 countries of the zone) and the population variance of those zone means; the top decile
 (at least one question) by variance is listed, per model and pooled.
 """
@@ -560,7 +560,7 @@ def text_summary(result: Mapping[str, Any]) -> str:
             for k, v in fit["variance_components"].items()
         )
         lines.append(f"  variance components: {comps}")
-    lines += ["", "Culturally sensitive items (top decile by variance of zone mean NVAS)"]
+    lines += ["", "Zone-variable items (top decile by variance of zone mean NVAS)"]
     for item in result["sensitive_items"]:
         lines.append(
             f"  {item['model']:<24} {item['question_id']:<14} variance = {item['variance']:.2f}"
