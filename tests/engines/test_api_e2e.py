@@ -166,8 +166,9 @@ def test_top_logprob_distributions_against_the_exact_ones(workflow):
           f"coverage median {statistics.median(coverages):.3f} min {min(coverages):.3f}; "
           f"same most likely option {agree}/{len(differences)}")  # fmt: skip
     # a chat answer whose answer position is not among its top-20 tokens has no distribution
-    # (concurrent requests are batched by the server, so one greedy path may change)
-    assert len(differences) >= len(SINGLE_TOKEN) * len(COUNTRIES) - 1
+    # (concurrent requests are batched by the server, so a greedy path may change: CI saw
+    # one such row in some runs and two in others, of six)
+    assert len(differences) >= len(SINGLE_TOKEN) * len(COUNTRIES) - 2
     assert statistics.median(differences) < 0.2
     assert agree >= len(differences) - 1
 
