@@ -3,6 +3,7 @@ name the file and the line or row."""
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,15 +42,35 @@ def read_user_table(path: str | Path, what: str = "table") -> pd.DataFrame:
             )  # fmt: skip
     except Exception as exc:  # each reader raises its own kinds for a damaged file
         raise BenchmarkError(f"{path}: cannot read the {what} ({exc})") from exc
-    frame.attrs["path"] = str(path)
-    frame.attrs["kind"] = kind
+    # a Parquet file written by pandas brings its frame's attrs back: only ours count
+    frame.attrs = {"path": str(path), "kind": kind}
+    if kind in ("csv", "tsv"):
+        lines = record_lines(path, "," if kind == "csv" else "\t")
+        if len(lines) == len(frame):  # else pandas read it otherwise: where() says row N
+            frame.attrs["lines"] = lines
     return frame
 
 
+def record_lines(path: Path, delimiter: str) -> list[int]:
+    """The line on which each data record starts (header = line 1): a quoted field may span
+    lines, and pandas skips blank lines, so the row index alone does not give it."""
+    starts = []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        end = 0
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if record:
+                starts.append(start)
+    return starts[1:]
+
+
 def where(frame: pd.DataFrame, index: int, column: str | None = None) -> str:
-    """``file: line N, column C`` for text files (header = line 1), ``row N`` otherwise."""
+    """``file: line N, column C`` for text files (header = line 1), ``row N`` otherwise;
+    ``index`` is the row's position in the table as read."""
     path = frame.attrs.get("path", "table")
-    place = f"line {index + 2}" if frame.attrs.get("kind") in ("csv", "tsv") else f"row {index + 1}"
+    lines = frame.attrs.get("lines") if frame.attrs.get("kind") in ("csv", "tsv") else None
+    place = f"line {lines[index]}" if lines and index < len(lines) else f"row {index + 1}"
     return f"{path}: {place}" + (f", column {column}" if column else "")
 
 
