@@ -6,7 +6,10 @@ CPU defaults (``device: cpu``), each overridable through ``engine_options``:
 KV cache (``kv_cache_memory_bytes``), prefix caching on. Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
 otherwise uses one core), ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
-Snakemake ``script:`` needs), ``VLLM_CACHE_ROOT`` and ``TMPDIR`` under ``cache_dir``. On every
+Snakemake ``script:`` needs), ``VLLM_CACHE_ROOT`` and ``TMPDIR`` under ``cache_dir``, and
+``TORCHDYNAMO_DISABLE=1`` unless set: with ``enforce_eager`` the only thing left for
+``torch.compile`` is the sampler's logprob-rank helper, whose compilation cost ~5 s of every
+start-up for no measurable gain on the CPU (same tokens, same logprobs and ranks). On every
 device ``VLLM_CONFIGURE_LOGGING=0`` (unless set): vLLM logs through the caller's handlers.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -61,6 +65,7 @@ def cpu_environment(threads: int, cache_dir: str | Path) -> dict[str, str]:
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "VLLM_CACHE_ROOT": str(cache / "vllm"),
         "TMPDIR": str(cache / "tmp"),
+        "TORCHDYNAMO_DISABLE": os.environ.get("TORCHDYNAMO_DISABLE", "1"),
     }
 
 
@@ -156,13 +161,15 @@ def generation_sampling(
     kept in the shard is cut back to ``logprobs`` (:func:`top_logprobs_from_positions`).
     """
     arguments: dict[str, Any] = {
-        "temperature": 0.0,
+        "temperature": request.temperature,
         "max_tokens": request.max_tokens,
-        "seed": seed,
+        "seed": seed if request.seed is None else request.seed,
         # decoded by the engine from the ids, as the hf engine does: vLLM would also decode
         # every top-k alternative of every position
         "detokenize": False,
     }
+    if request.temperature > 0:  # sampled from the full distribution (vLLM's defaults, said)
+        arguments.update(top_p=1.0, top_k=-1)
     if by_ids:
         arguments["logprob_token_ids"] = list(request.candidate_ids)
         return arguments
@@ -213,6 +220,8 @@ class VllmEngine(Engine):
                 Path(environment[key]).mkdir(parents=True, exist_ok=True)
             os.environ.update(environment)
             tempfile.tempdir = None  # pick up the new TMPDIR
+            if environment["TORCHDYNAMO_DISABLE"] == "1" and "torch._dynamo" in sys.modules:
+                sys.modules["torch._dynamo"].config.disable = True  # read at its import
             log.info("vLLM CPU environment: %s", environment)
         # vLLM's own logging set-up (logging.config.dictConfig) closes every existing handler,
         # so the rule's log file would stop receiving records: let vLLM's records propagate to
@@ -238,8 +247,9 @@ class VllmEngine(Engine):
     def _warm_up(self) -> None:
         """Run two tiny requests with logprobs so one-time work counts as start-up.
 
-        vLLM compiles its logprob-rank kernel (``torch.compile``) on first use and again for
-        a second batch shape; without this the first cell's generation time includes it.
+        Unless ``TORCHDYNAMO_DISABLE=1`` (the CPU default), vLLM compiles its logprob-rank
+        kernel (``torch.compile``) on first use and again for a second batch shape; without
+        this the first cell's generation time would include it.
         """
         token = self.tokenizer.bos_token_id or self.tokenizer.eos_token_id or 0
         sampling = self._vllm.SamplingParams(
