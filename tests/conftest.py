@@ -1,5 +1,6 @@
 """Shared pytest fixtures: the repository root and the shared MENAValues data (or a skip);
-the CI policy's hooks (tests/ci_policy.py: with CI=true a skipped e2e/SLURM test fails)."""
+the CI policy's hooks (tests/ci_policy.py: with CI=true a skipped e2e/SLURM test fails);
+under pytest-xdist (``-n 2``) the test groups of tests/xdist_groups.py."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from ci_policy import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
+from xdist_groups import assign_groups
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "menavalues"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: they collect, the controller hands out
+        assign_groups(items)
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
 """The workflow on a real single-node SLURM cluster, through profiles/slurm.
 
 Starts munged, slurmctld and slurmd on this machine (tests/slurm/start_cluster.sh; root and
-the Debian packages slurmctld slurmd slurm-client munge needed), runs a small configuration
-in a temporary copy of the repository once locally and once through `--profile
-profiles/slurm`, and checks that every job ran as a SLURM job and that both runs wrote the
-same tables. A second test submits a generate job for a model with tensor_parallel_size 2 to
-the cluster's fake GPUs and checks the GPU request of its sbatch call (not the run: there is
-no GPU here). Every daemon is stopped by its PID when the module's tests end.
+the Debian packages slurmctld slurmd slurm-client munge needed), runs two cells of the shared
+end-to-end run's configuration (tests/main_run.py) in a temporary copy of the repository
+through `--profile profiles/slurm`, and checks that every job ran as a SLURM job and wrote
+the same tables as the shared local run. A second test submits a generate job for a model
+with tensor_parallel_size 2 to the cluster's fake GPUs and checks the GPU request of its
+sbatch call (not the run: there is no GPU here). Every daemon is stopped by its PID when
+the module's tests end.
 """
 
 from __future__ import annotations
@@ -159,19 +160,6 @@ def small_config(workdir: Path, benchmark_xlsx: Path, **extra: object) -> Path:
     return path
 
 
-def small_targets() -> list[str]:
-    """Two generate jobs (the demo model, en and native) and the tables they need."""
-    return [
-        "results/menavalues/benchmark/questions.parquet",
-        "results/menavalues/benchmark/human.parquet",
-        "results/menavalues/benchmark/populations.parquet",
-        "results/menavalues/prompts/en/persona/zero.parquet",
-        "results/menavalues/prompts/native/persona/zero.parquet",
-        "results/menavalues/generations/smollm2-135m/en/persona/zero.parquet",
-        "results/menavalues/generations/smollm2-135m/native/persona/zero.parquet",
-    ]
-
-
 def snakemake(
     workdir: Path, profile: str, configfile: Path, targets: list[str], *extra: str
 ) -> subprocess.CompletedProcess[str]:
@@ -188,20 +176,40 @@ def table_without_metadata(path: Path):
     return pq.read_table(path).replace_schema_metadata(None)
 
 
-def test_workflow_runs_under_slurm_and_matches_local(
-    slurm_cluster: Cluster, tmp_path: Path, benchmark_xlsx: Path, demo_model: Path
+def slurm_cells_config(workdir: Path, workbook: Path) -> Path:
+    """The shared run's configuration (tests/main_run.py), MENAValues only and two of its
+    cells, both in one generate job (``generation.jobs: model``, as the shared run has it)."""
+    from main_run import e2e_config
+
+    config = e2e_config()
+    config["run"] = {"benchmarks": ["menavalues"]}
+    cells = {"languages": ["en", "native"], "framings": ["persona"], "reasoning": ["zero"]}
+    menavalues = config["benchmarks"]["menavalues"]
+    # an existing absolute workbook, as the shared run has it: a plain input, not a download
+    config["benchmarks"] = {"menavalues": {**menavalues, "source": str(workbook), "cells": cells}}
+    path = workdir / "slurm-test.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_workflow_runs_under_slurm_and_matches_the_local_run(
+    slurm_cluster: Cluster, tmp_path: Path, main_run: Path, demo_model: Path, benchmark_xlsx: Path
 ) -> None:
-    targets = small_targets()
-    local = repo_copy(tmp_path / "local", demo_model)
+    from main_run import shard
+
+    cells = [("en", "persona", "zero"), ("native", "persona", "zero")]
+    targets = [
+        "results/menavalues/benchmark/questions.parquet",
+        "results/menavalues/benchmark/human.parquet",
+        "results/menavalues/benchmark/populations.parquet",
+        *(f"results/menavalues/prompts/{'/'.join(cell)}.parquet" for cell in cells),
+        *(shard(*cell) for cell in cells),
+    ]
     cluster = repo_copy(tmp_path / "cluster", demo_model)
-
-    ran = snakemake(local, "local", small_config(local, benchmark_xlsx), targets, "--cores", "2")
-    assert ran.returncode == 0, ran.stderr[-4000:]
-
     ran = snakemake(
         cluster,
         "slurm",
-        small_config(cluster, benchmark_xlsx),
+        slurm_cells_config(cluster, benchmark_xlsx),
         targets,
         "--verbose",
         # The test node has 2 CPUs: generate jobs (threads = cores) ask for 2, not 8.
@@ -216,8 +224,7 @@ def test_workflow_runs_under_slurm_and_matches_local(
 
     # Every job of the DAG was an sbatch job: one submission line per job, with its log.
     submissions = SUBMITTED.findall(output)
-    per_cell = ("results/menavalues/prompts/", "results/menavalues/generations/")
-    n_jobs = 1 + len([t for t in targets if t.startswith(per_cell)])
+    n_jobs = 1 + len(cells) + 1  # import_benchmark, build_prompts per cell, one generate
     assert len(submissions) == n_jobs, output[-6000:]
     job_ids = [int(job_id) for job_id, _ in submissions]
     controller = slurm_cluster.controller_log
@@ -240,15 +247,15 @@ def test_workflow_runs_under_slurm_and_matches_local(
     assert len(sbatch_calls) == n_jobs
     assert all("--gpus" not in call for call in sbatch_calls), sbatch_calls
     generate_calls = [call for call in sbatch_calls if "--comment rule_generate" in call]
-    assert len(generate_calls) == 2, sbatch_calls
+    assert len(generate_calls) == 1, sbatch_calls
     assert all("--cpus-per-task=2" in call for call in generate_calls), generate_calls
     assert all(re.search(r"--mem \d{4,}", call) for call in generate_calls), generate_calls
 
     for target in targets:
-        expected = table_without_metadata(local / target)
+        expected = table_without_metadata(main_run / target)
         got = table_without_metadata(cluster / target)
         assert got.num_rows > 0, target
-        assert got.equals(expected), f"{target}: SLURM run differs from the local run"
+        assert got.equals(expected), f"{target}: SLURM run differs from the shared local run"
 
 
 def test_generate_job_asks_slurm_for_the_models_gpus(
