@@ -88,11 +88,15 @@ def prompt_count_table(
         )
         extra = variant_rows(config, bench, plugin, tables)
         if extra:
+            robustness = config["robustness"]
             names = (
-                config["robustness"]["variants"]
+                [*robustness["variants"], *(
+                    [f"sample-1..{robustness['sampled_answers']} (cot cells)"]
+                    if robustness.get("sampled_answers") else []
+                )]
                 if get_kind(plugin.kind).robustness_variants
                 else []
-            )
+            )  # fmt: skip
             names = [*names, *[v for v in plugin.extra_variants() if v not in names]]
             if any(rotation(v) is not None for v in names):
                 names = [v for v in names if rotation(v) is None] + ["rotated-K (CircularEval)"]
@@ -114,7 +118,7 @@ def variant_rows(config: Mapping[str, Any], bench: Any, plugin: Benchmark, table
     if not get_kind(plugin.kind).robustness_variants:
         robustness = {}  # only kinds that analyse robustness get its variants (build_prompts)
     own = plugin.extra_variants()
-    if not robustness.get("variants") and not own:
+    if not robustness.get("variants") and not robustness.get("sampled_answers") and not own:
         return 0
     questions, human, populations = tables
     pool = bench.questions or questions["question_id"].tolist()

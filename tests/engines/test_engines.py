@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import gc
 import math
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from scoring_items import LETTER_QUESTIONS, scoring_items
@@ -22,7 +24,11 @@ from culturalign.engines import (
     register_engine,
 )
 from culturalign.engines.model_builds import check_model_path
-from culturalign.engines.vllm_engine import cpu_environment, engine_arguments
+from culturalign.engines.vllm_engine import (
+    cpu_environment,
+    engine_arguments,
+    generation_sampling,
+)
 from culturalign.errors import ConfigError
 from culturalign.scoring.exact import (
     continuation_token_ids,
@@ -53,12 +59,25 @@ def test_cpu_defaults_and_overrides():
         engine_arguments(spec(engine_options={"block_size": 24}), seed=0)
 
 
+def test_a_sampled_request_carries_its_temperature_and_seed():
+    greedy = generation_sampling(GenerationRequest((1, 2), 8), logprobs=5, seed=3, by_ids=False)
+    assert (greedy["temperature"], greedy["seed"]) == (0.0, 3)
+    assert "top_p" not in greedy and "top_k" not in greedy  # vLLM's greedy path, untouched
+    sampled = generation_sampling(
+        GenerationRequest((1, 2), 8, temperature=0.7, seed=12), logprobs=5, seed=3, by_ids=False
+    )
+    # its own seed, and the full distribution (no top-k or top-p cut)
+    assert (sampled["temperature"], sampled["seed"]) == (0.7, 12)
+    assert (sampled["top_p"], sampled["top_k"]) == (1.0, -1)
+
+
 def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path):
     environment = cpu_environment(1, tmp_path / "cache")
     assert len(environment["VLLM_CPU_OMP_THREADS_BIND"].split(",")) == 1
     assert environment["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert environment["VLLM_CACHE_ROOT"].startswith(str(tmp_path))
     assert environment["TMPDIR"].startswith(str(tmp_path))
+    assert environment["TORCHDYNAMO_DISABLE"] == os.environ.get("TORCHDYNAMO_DISABLE", "1")
 
 
 def test_job_resources_scale_with_the_model():
@@ -196,10 +215,18 @@ def run_engine(engine_name: str, model_dir, tmp_path):
     reused = score_with_engine(
         engine, zero, continuation_token_ids(engine.tokenizer), known=known, stats=stats
     )
+    # sampled answers (temperature 1, seeds 11, 11, 12, 13) in one call beside a greedy one
+    sampled = engine.generate(
+        [GenerationRequest(items[0].prefix_ids, 12, temperature=1.0, seed=seed)
+         for seed in (11, 11, 12, 13)] + [GenerationRequest(items[2].prefix_ids, 6)],
+        logprobs=0,
+        logprob_positions=1,
+        seed=0,
+    )  # fmt: skip
     engine.close()
     del engine
     gc.collect()
-    return items, probs, generated, (with_candidates, reused, stats)
+    return items, probs, generated, (with_candidates, reused, stats), sampled
 
 
 @pytest.mark.e2e
@@ -208,8 +235,10 @@ def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment)
     from demo_model import demo_model_dir
 
     model_dir = demo_model_dir()
-    items, hf_probs, hf_generated, hf_reuse = run_engine("hf", model_dir, tmp_path)
-    _, vllm_probs, vllm_generated, vllm_reuse = run_engine("vllm", model_dir, tmp_path)
+    items, hf_probs, hf_generated, hf_reuse, hf_sampled = run_engine("hf", model_dir, tmp_path)
+    _, vllm_probs, vllm_generated, vllm_reuse, vllm_sampled = run_engine(
+        "vllm", model_dir, tmp_path
+    )
     for item, hf_row, vllm_row in zip(items, hf_probs, vllm_probs, strict=True):
         assert len(hf_row) == len(item.option_ids)
         assert math.fsum(hf_row) == pytest.approx(1.0, abs=1e-9)
@@ -234,6 +263,17 @@ def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment)
     # generation batch differently from the scoring batches: float32 rounding, ~3e-6)
     check_generation_reuse(hf_probs, hf_generated, hf_reuse, tolerance=1e-5)
     check_generation_reuse(vllm_probs, vllm_generated, vllm_reuse, tolerance=1e-6)
+    check_sampling(hf_sampled, hf_generated)
+    check_sampling(vllm_sampled, vllm_generated)
+
+
+def check_sampling(sampled, generated):
+    """A seed gives the same sample twice in one call; three seeds do not all agree (12
+    tokens at temperature 1); a greedy request in the same call is what it is alone."""
+    one, again, *others, greedy = sampled
+    assert one.token_ids == again.token_ids and len(one.token_ids) > 0
+    assert len({one.token_ids, *(other.token_ids for other in others)}) >= 2
+    assert greedy.token_ids == generated[1].token_ids
 
 
 def check_generation_reuse(probs, generated, reuse, tolerance):
@@ -255,3 +295,41 @@ def check_generation_reuse(probs, generated, reuse, tolerance):
             for x, y in zip(asked.top_logprobs, plain.top_logprobs, strict=True)
             for a, b in zip(x, y, strict=True)
         )
+
+
+class RecordingClient:
+    """Stands in for the HTTP client: keeps the request bodies, answers with empty text."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+
+    def run(self, kind, bodies, describe, fallback=None):
+        self.bodies.extend(bodies)
+        return [{"choices": [{"text": "", "message": {"content": ""}}]} for _ in bodies]
+
+
+def test_api_bodies_carry_each_requests_temperature_and_seed():
+    from culturalign.engines.base import ChatRequest
+    from culturalign.engines.openai_engine import OpenAiEngine
+    from culturalign.engines.vllm_server_engine import VllmServerEngine
+
+    chat = object.__new__(OpenAiEngine)
+    chat.client, chat.logprobs_supported = RecordingClient(), True
+    chat.chat([ChatRequest("q", 8), ChatRequest("q", 8, temperature=0.7, seed=12)],
+              logprobs=0, seed=3)  # fmt: skip
+    greedy, sampled = chat.client.bodies
+    assert (greedy["temperature"], greedy["seed"]) == (0.0, 3) and "top_p" not in greedy
+    assert (sampled["temperature"], sampled["seed"], sampled["top_p"]) == (0.7, 12, 1.0)
+
+    server = object.__new__(VllmServerEngine)
+    server.client = RecordingClient()
+    server.tokenizer = SimpleNamespace(decode=lambda ids, **_: "")
+    server.generate(
+        [GenerationRequest((1, 2), 8), GenerationRequest((1, 2), 8, temperature=0.7, seed=12)],
+        logprobs=0, logprob_positions=1, seed=3,
+    )  # fmt: skip
+    greedy, sampled = server.client.bodies
+    assert (greedy["temperature"], greedy["seed"]) == (0.0, 3) and "top_k" not in greedy
+    # a server fills unset fields from the model's generation_config: sampled ones say all
+    assert (sampled["temperature"], sampled["seed"]) == (0.7, 12)
+    assert (sampled["top_p"], sampled["top_k"]) == (1.0, -1)

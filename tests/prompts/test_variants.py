@@ -12,10 +12,12 @@ import pytest
 from culturalign.errors import ConfigError
 from culturalign.generation.cell import labels_by_code
 from culturalign.prompts.variants import (
+    cell_variants,
     check_variants,
     recognition_table,
     reverse_options,
     reversed_codes,
+    sample_index,
     wording_index,
 )
 from culturalign.scoring.parsing import parse_answer
@@ -115,6 +117,22 @@ def test_variant_names():
         check_variants(["shuffled"])
     with pytest.raises(ConfigError, match="unknown variant 'original'"):
         check_variants(["original"])
+
+
+def test_sampled_answers_go_to_every_reasoning_cell_and_nowhere_else():
+    settings = {"variants": ["wording-2"], "cells": {"reasoning": ["zero"]},
+                "sampled_answers": 3}  # fmt: skip
+    # the wordings where `cells` allows them; the samples in cot cells whatever `cells` says
+    assert cell_variants(settings, "en", "persona", "zero") == ["wording-2"]
+    assert cell_variants(settings, "en", "persona", "cot") == ["sample-1", "sample-2", "sample-3"]
+    assert cell_variants({**settings, "cells": {}}, "native", "neutral", "cot") == [
+        "wording-2", "sample-1", "sample-2", "sample-3"]  # fmt: skip
+    assert cell_variants({**settings, "sampled_answers": 0}, "en", "persona", "cot") == []
+    assert [sample_index(v) for v in ("sample-1", "sample-12", "sample-0", "original")] == [
+        1, 12, None, None]  # fmt: skip
+    assert wording_index("sample-2") == 0  # the original wording, sampled
+    with pytest.raises(ConfigError, match="robustness.sampled_answers"):
+        check_variants(["sample-1"])
 
 
 def test_coverage_on_the_real_workbook_is_above_ninety_percent(benchmark_tables):

@@ -15,6 +15,7 @@ import pytest
 from culturalign.engines.base import (
     Engine,
     EngineError,
+    GenerationRequest,
     GenerationResult,
     MassRequest,
     ModelSpec,
@@ -25,6 +26,7 @@ from culturalign.engines.base import (
     strip_stop_tokens,
     top_logprobs_from_positions,
 )
+from culturalign.errors import ConfigError
 from culturalign.generation.cell import SHARD_COLUMNS, cue_text, run_cell
 from culturalign.scoring.exact import (
     EndRule,
@@ -330,12 +332,14 @@ class FakeEngine(Engine):
         self.texts = texts
         self.masses = masses
         self.score_calls: list[list[ScoreRequest]] = []
+        self.generate_calls: list[list[GenerationRequest]] = []
 
     @property
     def version(self) -> str:
         return "0"
 
     def generate(self, requests, *, logprobs, logprob_positions, seed):
+        self.generate_calls.append(list(requests))
         results = []
         for _request, text in zip(requests, self.texts, strict=True):
             ids = tuple(TOKENIZER.encode(text)) + (EOS,)
@@ -407,6 +411,29 @@ def test_run_cell_zero_and_cot_rows_and_metadata():
     assert frame.iloc[1].option_token_ids[0] == [TOKENIZER.merged[" 1"]]
     assert frame["n_output_tokens"].tolist() == [9, 13]
     assert meta["sampling"]["max_tokens"] == 32
+
+
+def test_sample_rows_are_sampled_with_their_own_seed_and_the_rest_greedily():
+    prompts = pd.concat([fake_prompts().iloc[:1]] * 3, ignore_index=True)
+    prompts["variant"] = ["original", "sample-1", "sample-2"]
+    engine = FakeEngine(["i think 2.\nanswer: 2"] * 3, {"1": 0.5, "2": 0.5})
+    frame, meta = run_cell(
+        engine, prompts, reasoning="cot", max_tokens=16, seed=5, sampling_temperature=0.7
+    )
+    (requests,) = engine.generate_calls
+    assert [(r.temperature, r.seed) for r in requests] == [(0.0, None), (0.7, 6), (0.7, 7)]
+    assert frame["variant"].tolist() == ["original", "sample-1", "sample-2"]
+    assert meta["sampling"]["greedy"] is False
+    assert meta["sampling"]["sampled_rows"]["rows"] == 2
+    assert meta["sampling"]["sampled_rows"]["temperature"] == 0.7
+    # a prompts table with sample rows but no temperature was built before the setting
+    with pytest.raises(ConfigError, match=r"cell\.parquet: sample-1 rows need a sampling"):
+        run_cell(engine, prompts, reasoning="cot", max_tokens=16, where="cell.parquet")
+    # no sample rows: every request greedy, as before
+    engine = FakeEngine(["2"], {"1": 0.5, "2": 0.5})
+    _, meta = run_cell(engine, prompts.iloc[:1], reasoning="zero", max_tokens=8, seed=5)
+    assert [(r.temperature, r.seed) for r in engine.generate_calls[0]] == [(0.0, None)]
+    assert meta["sampling"]["greedy"] is True and "sampled_rows" not in meta["sampling"]
 
 
 def test_run_cell_maps_reordered_labels_back_to_codes():

@@ -42,6 +42,7 @@ def run_config() -> dict:
             "jobs": "model",
         },
         "ratings": {"bootstrap_resamples": 500, "families": ["gaussian", "binomial"]},
+        "robustness": {"sampled_answers": 2},
     }
 
 
@@ -104,7 +105,7 @@ def test_p_unsafe_is_the_shards_option_one_for_every_replicate(workflow):
     raters = pd.read_parquet(results(workflow, "dices", "benchmark/raters.parquet"))
     assert raters["quadrant"].nunique() == 2
     for reasoning, replicates in (("zero", {"original", "wording-2", "wording-3", "reversed"}),
-                                  ("cot", {"original"})):  # fmt: skip
+                                  ("cot", {"original", "sample-1", "sample-2"})):  # fmt: skip
         shard = pd.read_parquet(
             results(workflow, "dices", f"generations/smollm2-135m/en/persona/{reasoning}.parquet")
         )
@@ -121,6 +122,30 @@ def test_p_unsafe_is_the_shards_option_one_for_every_replicate(workflow):
         for r in mine.itertuples():
             assert r.p_unsafe == pytest.approx(option_one[(r.item_id, r.quadrant, r.replicate)],
                                                abs=1e-12)  # fmt: skip
+
+
+def test_sampled_replicates_really_vary_and_record_how_they_were_sampled(workflow):
+    from culturalign.io.tables import read_metadata
+
+    path = results(workflow, "dices", "generations/smollm2-135m/en/persona/cot.parquet")
+    shard = pd.read_parquet(path)
+    answers = shard.pivot_table(index=["question_id", "country"], columns="variant",
+                                values="response", aggfunc="first")  # fmt: skip
+    # the reasoning is sampled: the replicates' answers are not the greedy one's copies
+    differs = (answers["sample-1"] != answers["original"]) | (
+        answers["sample-2"] != answers["original"])  # fmt: skip
+    assert differs.mean() > 0.5, answers
+    # and the exact P(unsafe) after them varies with them
+    p_unsafe = shard.assign(p=[next(e["prob"] for e in r if e["option"] == 1)
+                               for r in shard["option_probs"]])  # fmt: skip
+    spread = p_unsafe.groupby(["question_id", "country"])["p"].agg(lambda p: p.max() - p.min())
+    assert (spread > 1e-6).any()
+    sampling = read_metadata(path)["sampling"]
+    assert sampling["greedy"] is False
+    assert sampling["sampled_rows"]["rows"] == 2 * len(answers)
+    assert sampling["sampled_rows"]["temperature"] == 0.7  # the schema's default
+    zero = read_metadata(path.with_name("zero.parquet"))["sampling"]
+    assert zero["greedy"] is True  # no sampled answers where the model does not reason
 
 
 def majority_by_hand(repo: Path, benchmark: str) -> pd.DataFrame:

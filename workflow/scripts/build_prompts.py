@@ -11,7 +11,7 @@ from culturalign.io.tables import read_metadata, write_table
 from culturalign.prompts.building import build_prompts, template_hash
 from culturalign.prompts.templates import load_templates
 from culturalign.prompts.translation_tables import load_translations
-from culturalign.prompts.variants import cell_variants, variant_questions
+from culturalign.prompts.variants import cell_variants, sample_index, variant_questions
 
 
 def main(snakemake):
@@ -63,6 +63,10 @@ def main(snakemake):
         "benchmark": read_metadata(snakemake.input.questions).get("benchmark"),
         "variants": variants,
         "benchmark_variants": plugin.extra_variants(),
+        # how generate samples the sample-K rows (their seed: generation.seed + K)
+        "sampling_temperature": robustness["sampling_temperature"]
+        if any(sample_index(variant) for variant in variants)
+        else None,
         "skipped_translations": frame.attrs.get("skipped_translations", []),
     }
     write_table(frame, snakemake.output[0], snakemake.input.schema, metadata)

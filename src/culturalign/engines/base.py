@@ -94,7 +94,8 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Greedy generation from a token-id prompt.
+    """Generation from a token-id prompt: greedy, or sampled when ``temperature`` > 0 (from
+    the full distribution, no top-k or top-p cut, with ``seed``; None = the call's seed).
 
     ``candidate_ids`` / ``candidate_positions``: optionally, token ids whose logprobs at the
     first ``candidate_positions`` generated positions the caller would like back in
@@ -107,6 +108,8 @@ class GenerationRequest:
     max_tokens: int
     candidate_ids: tuple[int, ...] = ()
     candidate_positions: int = 0
+    temperature: float = 0.0
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -211,10 +214,13 @@ class Engine(BaseEngine):
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One user message to a chat endpoint, answered greedily."""
+    """One user message to a chat endpoint, answered greedily, or sampled when
+    ``temperature`` > 0 (with ``seed``; None = the call's seed)."""
 
     prompt: str
     max_tokens: int
+    temperature: float = 0.0
+    seed: int | None = None
 
 
 @dataclass(frozen=True)

@@ -136,17 +136,31 @@ class HfEngine(Engine):
         if self.tokenizer.eos_token_id is not None:
             stop_ids.add(self.tokenizer.eos_token_id)
         results: list[GenerationResult | None] = [None] * len(requests)
-        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt_ids))
+        greedy = sorted(
+            (i for i, request in enumerate(requests) if request.temperature <= 0),
+            key=lambda i: len(requests[i].prompt_ids),
+        )
+        # a sampled request alone, after seeding torch with its own seed: its answer then
+        # does not depend on which other requests share its batch
+        chunks = [greedy[start : start + self.batch_size]
+                  for start in range(0, len(greedy), self.batch_size)]  # fmt: skip
+        chunks += [[i] for i, request in enumerate(requests) if request.temperature > 0]
         progress = tqdm(total=len(requests), desc="hf generate")
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in chunks:
             ids, mask, _ = self._batch([requests[i].prompt_ids for i in chunk])
             max_tokens = max(requests[i].max_tokens for i in chunk)
+            first = requests[chunk[0]]
+            if first.temperature > 0:
+                torch.manual_seed(seed if first.seed is None else first.seed)
+                how = {"do_sample": True, "temperature": first.temperature, "top_k": 0,
+                       "top_p": 1.0}  # fmt: skip
+            else:
+                how = {"do_sample": False}
             with torch.no_grad():
                 output = self.model.generate(
                     input_ids=ids,
                     attention_mask=mask,
-                    do_sample=False,
+                    **how,
                     max_new_tokens=max_tokens,
                     output_logits=True,
                     return_dict_in_generate=True,

@@ -1,8 +1,9 @@
 """OpenAI-compatible Chat Completions endpoints (OpenAI, Gemini's OpenAI-compatible
 endpoint, OpenRouter, vLLM and SGLang servers), through the ``openai`` client.
 
-Each prompt is one user message answered greedily (temperature 0, the configured seed)
-with ``logprobs`` and ``top_logprobs`` (at most 20); option distributions come from those
+Each prompt is one user message answered greedily (temperature 0, the configured seed; a
+sampled answer: its own temperature and seed, top_p 1) with ``logprobs`` and
+``top_logprobs`` (at most 20); option distributions come from those
 (:mod:`culturalign.scoring.top_logprobs`), never exactly. An endpoint that rejects or ignores
 logprobs gives text answers only; its shard rows say so (``option_probs_source: none``).
 See :mod:`culturalign.engines.api_client` for the config keys, retries and the cache.
@@ -92,8 +93,9 @@ class OpenAiEngine(ChatEngine):
             body: dict[str, Any] = {
                 "messages": [{"role": "user", "content": request.prompt}],
                 "max_tokens": request.max_tokens,
-                "temperature": 0.0,
-                "seed": seed,
+                "temperature": request.temperature,
+                "seed": seed if request.seed is None else request.seed,
+                **({"top_p": 1.0} if request.temperature > 0 else {}),
             }
             if top:
                 body.update(logprobs=True, top_logprobs=top)

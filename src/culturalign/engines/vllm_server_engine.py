@@ -94,8 +94,10 @@ class VllmServerEngine(Engine):
             {
                 "prompt": list(request.prompt_ids),
                 "max_tokens": request.max_tokens,
-                "temperature": 0.0,
-                "seed": seed,
+                "temperature": request.temperature,
+                "seed": seed if request.seed is None else request.seed,
+                # a server fills unset fields from the model's generation_config: no cuts
+                **({"top_p": 1.0, "top_k": -1} if request.temperature > 0 else {}),
                 "logprobs": max(1, logprobs),
                 "return_tokens_as_token_ids": True,
                 "skip_special_tokens": False,

@@ -44,6 +44,7 @@ from culturalign.errors import ConfigError
 from culturalign.io.hashing import sha256_text
 from culturalign.io.tables import read_metadata
 from culturalign.prompts.building import PROMPT_COLUMNS
+from culturalign.prompts.variants import sample_index
 from culturalign.records.provenance import (
     BenchmarkProvenance,
     EngineProvenance,
@@ -175,15 +176,19 @@ def generate(
     logprob_positions: int,
     seed: int,
     candidates: Sequence[tuple[tuple[int, ...], int]] | None = None,
+    sampling: Sequence[tuple[float, int | None]] | None = None,
 ) -> tuple[list[GenerationResult], float]:
-    """One batched greedy call for the whole cell; ``(results, seconds)``.
+    """One batched call for the whole cell; ``(results, seconds)``.
 
     ``candidates`` (per prompt: token ids, number of first positions) asks the engine for
-    those ids' logprobs at the first positions (see :class:`GenerationRequest`)."""
+    those ids' logprobs at the first positions (see :class:`GenerationRequest`); ``sampling``
+    (per prompt: temperature, seed) samples where the temperature is above 0 (default:
+    every prompt greedy)."""
     wanted = candidates if candidates is not None else [((), 0)] * len(prompt_ids)
+    how = sampling if sampling is not None else [(0.0, None)] * len(prompt_ids)
     requests = [
-        GenerationRequest(tuple(ids), max_tokens, tuple(candidate_ids), positions)
-        for ids, (candidate_ids, positions) in zip(prompt_ids, wanted, strict=True)
+        GenerationRequest(tuple(ids), max_tokens, tuple(candidate_ids), positions, *sampled)
+        for ids, (candidate_ids, positions), sampled in zip(prompt_ids, wanted, how, strict=True)
     ]
     started = time.perf_counter()
     results = engine.generate(
@@ -364,22 +369,25 @@ def run_cell(
     logprob_positions: int = 4,
     seed: int = 0,
     where: str = "prompts",
+    sampling_temperature: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Generate and score every prompt of one cell; returns ``(shard frame, run metadata)``.
 
     ``reasoning`` is ``zero`` or ``cot`` (where the options are scored, see the module
-    docstring). The metadata holds sampling parameters, the scoring method and timings
-    (``generation_seconds``, ``scoring_seconds``, ``prompts_per_second``); provenance is
-    added by the caller (:func:`shard_metadata`).
+    docstring). Rows of a ``sample-K`` variant are sampled at ``sampling_temperature`` with
+    seed ``seed + K``; every other row is decoded greedily. The metadata holds sampling
+    parameters, the scoring method and timings (``generation_seconds``, ``scoring_seconds``,
+    ``prompts_per_second``); provenance is added by the caller (:func:`shard_metadata`).
     """
     if reasoning not in ANSWER_POSITIONS:
         raise ConfigError(f"reasoning must be zero or cot, got {reasoning!r}")
     check_prompts(prompts, where)
     prompts = prompts.reset_index(drop=True)
+    sampling = row_sampling(prompts, seed, sampling_temperature, where)
     if isinstance(engine, ChatEngine):
         return run_chat_cell(
             engine, prompts, reasoning=reasoning, max_tokens=max_tokens, logprobs=logprobs,
-            logprob_positions=logprob_positions, seed=seed,
+            logprob_positions=logprob_positions, seed=seed, sampling=sampling,
         )  # fmt: skip
     prompt_ids = render(engine, prompts, max_tokens, where)
     items = candidates = None
@@ -389,13 +397,16 @@ def run_cell(
     generated, generation_seconds = generate(
         engine, prompt_ids, max_tokens=max_tokens, logprobs=logprobs,
         logprob_positions=logprob_positions, seed=seed, candidates=candidates,
+        sampling=sampling,
     )  # fmt: skip
     scored = score(engine, prompts, prompt_ids, generated, reasoning, items)
     frame = assemble(prompts, prompt_ids, generated, scored, reasoning)
     kinds = sorted(set(scored.kinds))
     busy = generation_seconds + scored.seconds
     metadata = {
-        "sampling": sampling_metadata(max_tokens, logprobs, logprob_positions, seed),
+        "sampling": sampling_metadata(
+            max_tokens, logprobs, logprob_positions, seed, sampling_temperature, sampling
+        ),
         "answer_position": ANSWER_POSITIONS[reasoning],
         "answer_position_rule": ANSWER_POSITION_RULES[reasoning],
         "scoring_method": " | ".join(f"{k}: {END_FACTOR_DEFINITIONS[k]}" for k in kinds)
@@ -421,16 +432,53 @@ def run_cell(
     return frame, metadata
 
 
-def sampling_metadata(max_tokens: int, logprobs: int, logprob_positions: int, seed: int) -> dict:
-    """The sampling parameters every shard records."""
-    return {
+def row_sampling(
+    prompts: pd.DataFrame, seed: int, temperature: float | None, where: str
+) -> list[tuple[float, int | None]]:
+    """Per prompt row ``(temperature, seed)``: ``sample-K`` rows sampled at ``temperature``
+    with seed ``seed + K``, every other row greedy ``(0.0, None)``."""
+    rows = []
+    for variant in prompts["variant"] if "variant" in prompts else [None] * len(prompts):
+        k = sample_index(str(variant)) if variant is not None else None
+        if k is None:
+            rows.append((0.0, None))
+        elif not temperature or temperature <= 0:
+            raise ConfigError(
+                f"{where}: {variant} rows need a sampling temperature above 0 (the prompts "
+                "table's metadata records robustness.sampling_temperature; rebuild it)"
+            )
+        else:
+            rows.append((float(temperature), seed + k))
+    return rows
+
+
+def sampling_metadata(
+    max_tokens: int,
+    logprobs: int,
+    logprob_positions: int,
+    seed: int,
+    sampling_temperature: float | None = None,
+    sampling: Sequence[tuple[float, int | None]] = (),
+) -> dict:
+    """The sampling parameters every shard records (``temperature``: of the greedy rows)."""
+    sampled = sum(1 for temperature, _ in sampling if temperature > 0)
+    metadata = {
         "temperature": 0.0,
-        "greedy": True,
+        "greedy": not sampled,
         "max_tokens": max_tokens,
         "logprobs": logprobs,
         "logprob_positions": logprob_positions,
         "seed": seed,
     }
+    if sampled:
+        metadata["sampled_rows"] = {
+            "rows": sampled,
+            "variants": "sample-K",
+            "temperature": sampling_temperature,
+            "seed": "seed + K",
+            "top_p": 1.0,
+        }
+    return metadata
 
 
 def run_chat_cell(
@@ -442,15 +490,20 @@ def run_chat_cell(
     logprobs: int,
     logprob_positions: int,
     seed: int,
+    sampling: Sequence[tuple[float, int | None]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One cell through a chat API: option distributions from the top logprobs at the answer
-    position (:mod:`culturalign.scoring.top_logprobs`), no token ids."""
+    position (:mod:`culturalign.scoring.top_logprobs`), no token ids; ``sampling`` as for
+    :func:`generate`."""
+    sampling = sampling if sampling is not None else [(0.0, None)] * len(prompts)
+    sampling_temperature = max((temperature for temperature, _ in sampling), default=0.0)
     started = time.perf_counter()
     results = engine.chat(
-        [ChatRequest(str(text), max_tokens) for text in prompts["prompt"]],
+        [ChatRequest(str(text), max_tokens, *sampled)
+         for text, sampled in zip(prompts["prompt"], sampling, strict=True)],
         logprobs=logprobs,
         seed=seed,
-    )
+    )  # fmt: skip
     seconds = time.perf_counter() - started
     records = []
     for row, result in zip(prompts.itertuples(index=False), results, strict=True):
@@ -494,7 +547,9 @@ def run_chat_cell(
         frame[column] = frame[column].astype("Int64")
     sources = frame["option_probs_source"].value_counts().to_dict()
     metadata = {
-        "sampling": sampling_metadata(max_tokens, logprobs, logprob_positions, seed),
+        "sampling": sampling_metadata(
+            max_tokens, logprobs, logprob_positions, seed, sampling_temperature, sampling
+        ),
         "answer_position": ANSWER_POSITIONS[reasoning],
         "answer_position_rule": "chat API: the first non-blank token (zero) or the first after "
         "the last answer cue (cot); option distribution from its top logprobs",
@@ -537,6 +592,7 @@ def run_shard(
 ) -> tuple[pd.DataFrame, ShardMetadata]:
     """One cell's shard from its prompts table with config ``generation``'s settings:
     ``(frame, metadata)``; ``metadata.to_metadata()`` is what :func:`write_table` stores."""
+    prompts_metadata = read_metadata(prompts_path)
     frame, run_metadata = run_cell(
         engine,  # type: ignore[arg-type]
         pd.read_parquet(prompts_path),
@@ -546,8 +602,9 @@ def run_shard(
         logprob_positions=generation["logprob_positions"],
         seed=generation["seed"],
         where=str(prompts_path),
+        sampling_temperature=prompts_metadata.get("sampling_temperature"),
     )
-    return frame, shard_metadata(engine, cell, read_metadata(prompts_path), run_metadata)
+    return frame, shard_metadata(engine, cell, prompts_metadata, run_metadata)
 
 
 def shard_metadata(

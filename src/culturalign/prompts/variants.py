@@ -14,7 +14,11 @@ A variant is a row of the cell's prompts table (column ``variant``), never an ex
 - ``rotated-K``: the listed options rotated K places (option K+1 shown first, labels
   re-assigned), as OpenCompass's CircularEval asks multiple-choice questions; mapped back
   like ``reversed``. Only benchmarks that list their options get them (a question with K or
-  fewer options gets no ``rotated-K`` row).
+  fewer options gets no ``rotated-K`` row);
+- ``sample-K`` (config ``robustness.sampled_answers``, reasoning cells only): the original
+  prompt again, its reasoning sampled at ``robustness.sampling_temperature`` with seed
+  ``generation.seed + K`` instead of decoded greedily, so that replicates of a question
+  really vary (a zero-shot cell's exact option probabilities do not depend on sampling).
 
 Benchmarks that list their options after the question (GlobalOpinionQA, survey tables with
 option texts) are reversed by listing the lines backwards. For benchmarks whose question
@@ -48,6 +52,7 @@ REVERSED = "reversed"
 UNFORCED = "unforced"
 _WORDING = re.compile(r"^wording-([2-9]|[1-9][0-9]+)$")
 _ROTATED = re.compile(r"^rotated-([1-9][0-9]*)$")
+_SAMPLE = re.compile(r"^sample-([1-9][0-9]*)$")
 
 _QUOTES = "'\"«»“”„‘’"
 _PAIR = re.compile(
@@ -73,10 +78,23 @@ def rotate(items: Sequence, k: int) -> list:
     return [*items[k:], *items[:k]]
 
 
+def sample_index(variant: str) -> int | None:
+    """K of a ``sample-K`` variant (a sampled answer), else None."""
+    match = _SAMPLE.match(variant)
+    return int(match[1]) if match else None
+
+
+def sampled_variants(count: int) -> list[str]:
+    """``sample-1`` … ``sample-count``."""
+    return [f"sample-{k}" for k in range(1, count + 1)]
+
+
 def wording_index(variant: str) -> int | None:
-    """0-based wording of a variant (``original``, ``reversed``, ``rotated-K``: 0;
-    ``wording-k``: k-1)."""
+    """0-based wording of a variant (``original``, ``reversed``, ``rotated-K``,
+    ``sample-K``: 0; ``wording-k``: k-1)."""
     if variant in (ORIGINAL, REVERSED, UNFORCED) or rotation(variant) is not None:
+        return 0
+    if sample_index(variant) is not None:
         return 0
     match = _WORDING.match(variant)
     return int(match[1]) - 1 if match else None
@@ -86,6 +104,11 @@ def check_variants(variants: Iterable[str], where: str = "robustness.variants") 
     """The configured variants, validated (names only)."""
     out = []
     for variant in variants:
+        if sample_index(variant) is not None:
+            raise ConfigError(
+                f"config key {where}: {variant!r} is not a wording: sampled answers are asked "
+                "for with robustness.sampled_answers (a count)"
+            )
         if variant == ORIGINAL or wording_index(variant) is None:
             raise ConfigError(
                 f"config key {where}: unknown variant {variant!r} (use wording-2, wording-3, "
@@ -237,10 +260,13 @@ def variant_questions(question_ids: Sequence[str], sample: float | None, seed: i
 
 
 def cell_variants(settings: dict, language: str, framing: str, reasoning: str) -> list[str]:
-    """The variants config ``robustness`` asks for in one cell."""
+    """The variants config ``robustness`` asks for in one cell: its ``variants`` where its
+    ``cells`` allow them, and in every reasoning cell ``sampled_answers`` sampled answers."""
+    sampled = sampled_variants(int(settings.get("sampled_answers") or 0))
+    sampled = sampled if reasoning == "cot" else []
     cells = settings.get("cells") or {}
     for key, value in (("languages", language), ("framings", framing), ("reasoning", reasoning)):
         allowed = cells.get(key)
         if allowed is not None and value not in allowed:
-            return []
-    return check_variants(settings.get("variants") or [])
+            return sampled
+    return [*check_variants(settings.get("variants") or []), *sampled]
