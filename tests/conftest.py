@@ -11,10 +11,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from ci_policy import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
-from xdist_groups import assign_groups
+from xdist_groups import assign_groups, pin_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "menavalues"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # an xdist worker: its own CPUs, inherited by what it starts
+        pin_worker(worker["workerid"], int(worker["workercount"]))
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks

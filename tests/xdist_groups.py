@@ -7,9 +7,16 @@ read the shared end-to-end run (the session fixture ``main_run``) are one group 
 that run is made once. Groups are handed out in collection order, so the long ones go first
 (the shared run's, then the other end-to-end and SLURM modules): the unit tests then fill
 the other worker while they run, and the run does not end waiting on one long group.
+
+Each worker also gets its own share of the CPUs (:func:`pin_worker`): the engines bind their
+OpenMP threads to the CPUs the process may use, and two workers' engines bound to the same
+cores spin against each other (a transformers forward pass ran 4x slower beside a vLLM
+engine than alone).
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -32,3 +39,19 @@ def assign_groups(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.xdist_group(group))
             rank[item.nodeid] = 0 if shared else 1 if long else 2
     items.sort(key=lambda item: rank[item.nodeid])  # stable: files keep their order
+
+
+def pin_worker(worker_id: str, workers: int) -> list[int] | None:
+    """Restrict this xdist worker (``gw0``, ``gw1``, …) and every process it starts to every
+    ``workers``-th usable CPU; returns the CPUs, or None where there are fewer CPUs than
+    workers or no affinity to set."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+    index = int(worker_id.removeprefix("gw"))
+    if workers < 2 or len(cpus) < workers:
+        return None
+    mine = cpus[index % workers :: workers]
+    os.sched_setaffinity(0, mine)
+    return mine

@@ -17,6 +17,7 @@ found by name through :mod:`culturalign.engines.registry`; this module imports n
 from __future__ import annotations
 
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,21 @@ from culturalign.errors import ConfigError, CulturalignError
 
 class EngineError(CulturalignError):
     """An engine returned something unusable (e.g. a requested logprob is missing)."""
+
+
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity: a SLURM job's, a pinned test
+    worker's), else every CPU."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def cpu_threads(threads: int) -> int:
+    """``threads``, but no more than the CPUs this process may use: an OpenMP thread more
+    than there are cores to run it spins against the others."""
+    return max(1, min(threads, len(usable_cpus())))
 
 
 @dataclass(frozen=True)

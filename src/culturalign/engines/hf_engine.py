@@ -18,6 +18,7 @@ from culturalign.engines.base import (
     ModelSpec,
     ScoreRequest,
     TokenLogprob,
+    cpu_threads,
     log_mass,
 )
 from culturalign.engines.registry import register_engine
@@ -53,7 +54,7 @@ class HfEngine(Engine):
         self._transformers = transformers
         torch.manual_seed(seed)
         if spec.device == "cpu":
-            torch.set_num_threads(max(1, threads))
+            torch.set_num_threads(cpu_threads(threads))
         self.device = "cuda" if spec.device == "gpu" and torch.cuda.is_available() else "cpu"
         dtype = getattr(torch, _DTYPES[spec.dtype]) if spec.dtype in _DTYPES else "auto"
         self.batch_size = int(spec.engine_options.get("batch_size", batch_size))

@@ -33,8 +33,10 @@ from culturalign.engines.base import (
     ModelSpec,
     ScoreRequest,
     candidate_logprobs,
+    cpu_threads,
     log_mass,
     top_logprobs_from_positions,
+    usable_cpus,
 )
 from culturalign.engines.registry import register_engine
 from culturalign.errors import ConfigError
@@ -54,11 +56,7 @@ NATIVE_CPU_BLOCK = 32
 
 def cpu_environment(threads: int, cache_dir: str | Path) -> dict[str, str]:
     """Environment variables for a CPU run bound to ``threads`` cores (pure function)."""
-    try:
-        available = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        available = list(range(os.cpu_count() or 1))
-    cpus = available[: max(1, min(threads, len(available)))]
+    cpus = usable_cpus()[: cpu_threads(threads)]
     cache = Path(cache_dir).resolve()
     return {
         "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(cpu) for cpu in cpus),

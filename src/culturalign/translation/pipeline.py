@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from culturalign.engines.base import ChatEngine, ChatRequest, GenerationRequest
+from culturalign.engines.base import ChatEngine, ChatRequest, GenerationRequest, cpu_threads
 from culturalign.engines.model_builds import model_revision, weight_bytes
 from culturalign.engines.request_cache import RequestCache
 from culturalign.errors import ConfigError
@@ -701,7 +701,7 @@ def embedding_similarity(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(cpu_threads(threads))
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModel.from_pretrained(model_path, torch_dtype=torch.float32).eval()
     if tokenizer.pad_token is None:
