@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -64,13 +64,24 @@ class CellSpace:
     reasoning: tuple[str, ...] = REASONING
 
 
+DATA_NOTE_COLUMNS = ("action", "rule", "item", "place", "detail")
+"""One row per repair or drop of a source row (``data_notes.parquet``): ``action``
+``repaired`` or ``dropped``; ``rule`` the rule that applied (e.g. ``answer letter variant``);
+``item`` the id the row has or would have had; ``place`` file, line/row and column;
+``detail`` what was there and what was done."""
+
+
 @dataclass(frozen=True)
 class BenchmarkTables:
-    """What a plug-in produces (unpacks as ``questions, human, populations``)."""
+    """What a plug-in produces (unpacks as ``questions, human, populations``; ``notes``: the
+    repairs and drops of source rows, :data:`DATA_NOTE_COLUMNS`)."""
 
     questions: pd.DataFrame
     human: pd.DataFrame
     populations: pd.DataFrame
+    notes: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(DATA_NOTE_COLUMNS), dtype="string")
+    )
 
     def __iter__(self):
         return iter((self.questions, self.human, self.populations))
@@ -144,6 +155,28 @@ class Benchmark(ABC):
     def __init__(self, key: str, options: Mapping[str, Any]) -> None:
         self.key = key
         self.options = dict(options)
+        self.notes: list[dict[str, str | None]] = []
+
+    # -- what was repaired or dropped while reading --------------------------------------------
+
+    def note(self, action: str, rule: str, item: str | None, place: str, detail: str) -> None:
+        """Record a repair (``repaired``) or a drop (``dropped``) of a source row."""
+        self.notes.append({"action": action, "rule": rule, "item": item, "place": place,
+                           "detail": detail})  # fmt: skip
+
+    def bad_row(self, item: str | None, place: str, reason: str) -> None:
+        """A genuinely broken source row: an error naming it (``on_bad_row: error``, the
+        default), or dropped and listed (``on_bad_row: drop``)."""
+        if self.options.get("on_bad_row", "error") != "drop":
+            raise BenchmarkError(
+                f"{place}: {reason} (benchmarks.{self.key}.on_bad_row: drop leaves the row "
+                "out and lists it instead)"
+            )
+        self.note("dropped", "bad row", item, place, reason)
+
+    def notes_table(self) -> pd.DataFrame:
+        """The notes so far, as :data:`DATA_NOTE_COLUMNS` (strings)."""
+        return pd.DataFrame(self.notes, columns=list(DATA_NOTE_COLUMNS)).astype("string")
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -197,7 +230,7 @@ class Benchmark(ABC):
             default_languages=self.default_languages(),
             where=f"benchmarks.{self.key}",
         )
-        return BenchmarkTables(questions, human, populations)
+        return BenchmarkTables(questions, human, populations, self.notes_table())
 
     def prompt_pairs(self, questions: pd.DataFrame, human: pd.DataFrame) -> pd.DataFrame:
         """``(question_id, country)`` pairs that get prompts: those with human data."""

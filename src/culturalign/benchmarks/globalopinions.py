@@ -92,11 +92,21 @@ def parse_selections(value: Any, at: str) -> dict[str, list[float]]:
 
 
 def read_globalopinions(
-    path: str | Path, share_tolerance: float = 0.5, scale_type: str = "nominal"
+    path: str | Path, share_tolerance: float = 0.5, scale_type: str = "nominal", notes: Any = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(questions, human)`` from a GlobalOpinionQA export (tolerance in percentage points)."""
+    """``(questions, human)`` from a GlobalOpinionQA export (tolerance in percentage points).
+
+    A country whose shares are all zero was not asked the question there (the published
+    file writes it so): no data for that (question, country), recorded in ``notes`` (a
+    :class:`~culturalign.benchmarks.base.Benchmark`), not an error."""
     frame = read_user_table(path, "GlobalOpinionQA export")
     require_columns(frame, COLUMNS)
+
+    def bad(item: str, place: str, reason: str) -> None:
+        if notes is None:
+            raise BenchmarkError(f"{place}: {reason}")
+        notes.bad_row(item, place, reason)
+
     if frame.empty:
         raise BenchmarkError(f"{path}: the export holds no rows")
     questions, human = [], []
@@ -128,13 +138,19 @@ def read_globalopinions(
         for country, shares in selections.items():
             at = f"{where(frame, index, 'selections')} ({country})"
             if len(shares) != len(texts):
-                raise BenchmarkError(f"{at}: {len(shares)} shares for {len(texts)} options")
+                bad(question_id, at, f"{len(shares)} shares for {len(texts)} options")
+                continue
             total = math.fsum(shares)
+            if all(share == 0 for share in shares):
+                if notes is not None:
+                    notes.note("dropped", "no data (all-zero shares)", question_id, at,
+                               f"{country}: every share is 0 (not asked there)")  # fmt: skip
+                continue
             if abs(total - 1.0) > share_tolerance / 100.0 or total <= 0:
-                raise BenchmarkError(
-                    f"{at}: the shares sum to {100 * total:.2f}%, not 100% (+-{share_tolerance}"
-                    "); fix the row or raise the benchmark's share_tolerance"
-                )
+                bad(question_id, at, f"the shares sum to {100 * total:.2f}%, not 100% "
+                    f"(+-{share_tolerance}); fix the row or raise the benchmark's "
+                    "share_tolerance")  # fmt: skip
+                continue
             human.extend(
                 {"question_id": question_id, "country": country, "option": code,
                  "share": share / total, "nonsubstantive_share": 0.0}
@@ -158,5 +174,5 @@ class GlobalOpinions(Benchmark):
 
     def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         return read_globalopinions(
-            files["source"], self.options["share_tolerance"], self.options["scale_type"]
+            files["source"], self.options["share_tolerance"], self.options["scale_type"], self
         )

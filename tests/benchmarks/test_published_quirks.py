@@ -1,0 +1,120 @@
+"""Published files as their publishers ship them: each known quirk repaired by its rule and
+recorded (``Benchmark.notes`` → ``benchmark/data_notes.parquet``), a genuinely broken row an
+error naming file, line and column or, with ``on_bad_row: drop``, left out and listed.
+
+The rows are invented, in the published formats (AraTrust's columns Question, A, B, C,
+Answer; GlobalOpinionQA's defaultdict selections)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from culturalign.benchmarks import create_benchmark
+from culturalign.errors import BenchmarkError
+
+ARATRUST_HEADER = ["Question", "A", "B", "C", "Answer", "category"]
+GOOD = ["سؤال أول؟", "نعم", "لا", "ربما", "أ", "Ethics"]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def aratrust(path: Path, on_bad_row: str = "error"):
+    plugin = create_benchmark("aratrust", {"source": str(path), "on_bad_row": on_bad_row})
+    questions, _ = plugin.read({"source": path})
+    return questions, plugin.notes_table()
+
+
+def test_aratrust_quirks_are_repaired_by_rule_and_recorded(tmp_path):
+    path = write_csv(tmp_path / "aratrust.csv", ARATRUST_HEADER, [
+        GOOD,
+        # option A empty, the two options one column off, carrying their own labels
+        ["سؤال ثان؟", "", "أ) صحيح", "ب) خطأ", "ب", "Truthfulness"],
+        # a bare alif for أ
+        ["سؤال ثالث؟", "نعم", "لا", "ربما", "ا", "Ethics"],
+        # a trailing space
+        ["سؤال رابع؟", "نعم", "لا", "ربما", "ج ", "Ethics"],
+    ])  # fmt: skip
+    questions, notes = aratrust(path)
+    assert questions["question_id"].tolist() == [f"ARATRUST-000{i}" for i in range(1, 5)]
+    shifted = questions.iloc[1]
+    assert [option["text"] for option in shifted.options] == ["صحيح", "خطأ"]
+    assert [option["label"] for option in shifted.options] == ["أ", "ب"]
+    assert questions["gold"].tolist() == [1, 2, 1, 3]
+    assert notes["action"].tolist() == ["repaired"] * 3
+    assert notes["rule"].tolist() == ["options read by their labels", "answer letter variant",
+                                      "whitespace"]  # fmt: skip
+    assert notes["item"].tolist() == ["ARATRUST-0002", "ARATRUST-0003", "ARATRUST-0004"]
+    # each note names the file's line (header = line 1) and column
+    places = ((3, "B"), (4, "Answer"), (5, "Answer"))
+    assert notes["place"].tolist() == [f"{path}: line {n}, column {c}" for n, c in places]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (["سؤال؟", "", "صحيح", "خطأ", "أ", "Ethics"],
+         r"line 3, column A: option A is empty but option B is not, and the options' own "
+         r"labels \(None, None\) do not say which is which"),
+        (["سؤال؟", "", "ب) صحيح", "أ) خطأ", "أ", "Ethics"], r"line 3, column A: .*\(ب, أ\)"),
+        (["سؤال؟", "نعم", "لا", "", "د", "Ethics"],
+         r"line 3, column Answer: answer 'د' is not one of the options' letters"),
+    ],
+)  # fmt: skip
+def test_a_broken_aratrust_row_is_an_error_or_dropped_and_listed(tmp_path, row, message):
+    path = write_csv(tmp_path / "aratrust.csv", ARATRUST_HEADER, [GOOD, row, GOOD])
+    with pytest.raises(BenchmarkError, match=message) as raised:
+        aratrust(path)
+    assert "on_bad_row: drop" in str(raised.value)  # the way out is named
+    questions, notes = aratrust(path, on_bad_row="drop")
+    # the row is left out; the ids of the others stay those of their lines
+    assert questions["question_id"].tolist() == ["ARATRUST-0001", "ARATRUST-0003"]
+    assert notes[["action", "rule", "item"]].values.tolist() == [
+        ["dropped", "bad row", "ARATRUST-0002"]]  # fmt: skip
+    # the list says what the error said
+    place, detail = notes["place"].iloc[0], notes["detail"].iloc[0]
+    assert str(raised.value).startswith(f"{place}: {detail} (benchmarks.aratrust.on_bad_row")
+
+
+GOQA_HEADER = ["question", "selections", "options", "source"]
+
+
+def goqa(path: Path, on_bad_row: str = "error"):
+    plugin = create_benchmark("globalopinions", {
+        "source": str(path), "share_tolerance": 0.5, "scale_type": "nominal",
+        "on_bad_row": on_bad_row})  # fmt: skip
+    questions, human = plugin.read({"source": path})
+    return questions, human, plugin.notes_table()
+
+
+def test_an_all_zero_share_list_is_no_data_for_that_country(tmp_path):
+    path = write_csv(tmp_path / "goqa.csv", GOQA_HEADER, [
+        ["Q1?", "defaultdict(<class 'list'>, {'Peru': [0.25, 0.75], 'Chile': [0.0, 0.0]})",
+         "['Yes', 'No']", "GAS"],
+    ])  # fmt: skip
+    _, human, notes = goqa(path)
+    assert set(human["country"]) == {"Peru"}
+    assert human["share"].tolist() == [0.25, 0.75]
+    assert notes[["action", "rule", "item"]].values.tolist() == [
+        ["dropped", "no data (all-zero shares)", "GOQA-0001"]]  # fmt: skip
+    assert notes["place"].iloc[0] == f"{path}: line 2, column selections (Chile)"
+
+
+def test_shares_far_from_one_stay_an_error_unless_dropped(tmp_path):
+    path = write_csv(tmp_path / "goqa.csv", GOQA_HEADER, [
+        ["Q1?", "{'Peru': [0.25, 0.75], 'Chile': [0.5, 0.2]}", "['Yes', 'No']", "GAS"],
+    ])  # fmt: skip
+    with pytest.raises(BenchmarkError, match=r"line 2, column selections \(Chile\): the shares "
+                                             r"sum to 70.00%"):  # fmt: skip
+        goqa(path)
+    _, human, notes = goqa(path, on_bad_row="drop")
+    assert set(human["country"]) == {"Peru"}
+    assert notes["rule"].tolist() == ["bad row"]
