@@ -118,3 +118,60 @@ def test_shares_far_from_one_stay_an_error_unless_dropped(tmp_path):
     _, human, notes = goqa(path, on_bad_row="drop")
     assert set(human["country"]) == {"Peru"}
     assert notes["rule"].tolist() == ["bad row"]
+
+
+def shipped_nonsubstantive() -> list[str]:
+    import yaml
+
+    schema = Path(__file__).resolve().parents[2] / "workflow/schemas/benchmarks"
+    text = (schema / "globalopinions.schema.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)["properties"]["nonsubstantive"]["default"]
+
+
+@pytest.mark.parametrize(
+    "option", ["Don't know", "DK/Refused", "Refused", "No answer", "DK", "Not sure",
+               "Other missing; Multiple answers Mail (EVS)", "Dont know"],
+)  # fmt: skip
+def test_the_shipped_patterns_catch_the_published_survey_codes(option):
+    import re
+
+    assert any(re.search(p, option, re.IGNORECASE) for p in shipped_nonsubstantive())
+
+
+@pytest.mark.parametrize(
+    "option", ["No", "Not at all", "Neither", "Don't agree", "None at all", "Know a lot",
+               "Dkhilia province", "Mission accomplished"],
+)  # fmt: skip
+def test_the_shipped_patterns_leave_real_answers_alone(option):
+    import re
+
+    assert not any(re.search(p, option, re.IGNORECASE) for p in shipped_nonsubstantive())
+
+
+def test_nonsubstantive_options_are_not_asked_and_their_share_is_kept(tmp_path):
+    path = write_csv(tmp_path / "goqa.csv", GOQA_HEADER, [
+        ["Q1?", "{'Peru': [0.3, 0.5, 0.2], 'Chile': [0.6, 0.4, 0.0]}",
+         "['Yes', 'No', 'DK/Refused']", "GAS"],
+    ])  # fmt: skip
+    plugin = create_benchmark("globalopinions", {
+        "source": str(path), "share_tolerance": 0.5, "scale_type": "nominal",
+        "nonsubstantive": shipped_nonsubstantive()})  # fmt: skip
+    questions, human = plugin.read({"source": path})
+    assert [o["text"] for o in questions.iloc[0].options] == ["Yes", "No"]
+    peru = human[human["country"] == "Peru"]
+    assert peru["share"].tolist() == pytest.approx([0.3 / 0.8, 0.5 / 0.8])
+    assert peru["nonsubstantive_share"].tolist() == pytest.approx([0.2, 0.2])
+    chile = human[human["country"] == "Chile"]
+    assert chile["share"].tolist() == pytest.approx([0.6, 0.4])
+    assert chile["nonsubstantive_share"].tolist() == pytest.approx([0.0, 0.0])
+    notes = plugin.notes_table()
+    assert notes["rule"].tolist() == ["non-substantive options"]
+    assert "DK/Refused" in notes["detail"].iloc[0]
+    # Durmus et al.'s raw setup: every option asked, nothing renormalised
+    raw = create_benchmark("globalopinions", {
+        "source": str(path), "share_tolerance": 0.5, "scale_type": "nominal",
+        "nonsubstantive": shipped_nonsubstantive(), "keep_nonsubstantive": True})  # fmt: skip
+    questions, human = raw.read({"source": path})
+    assert len(questions.iloc[0].options) == 3
+    assert human[human["country"] == "Peru"]["share"].tolist() == pytest.approx([0.3, 0.5, 0.2])
+    assert raw.notes_table().empty

@@ -24,7 +24,7 @@ import ast
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +92,20 @@ def parse_selections(value: Any, at: str) -> dict[str, list[float]]:
 
 
 def read_globalopinions(
-    path: str | Path, share_tolerance: float = 0.5, scale_type: str = "nominal", notes: Any = None
+    path: str | Path,
+    share_tolerance: float = 0.5,
+    scale_type: str = "nominal",
+    notes: Any = None,
+    nonsubstantive: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(questions, human)`` from a GlobalOpinionQA export (tolerance in percentage points).
 
     A country whose shares are all zero was not asked the question there (the published
     file writes it so): no data for that (question, country), recorded in ``notes`` (a
-    :class:`~culturalign.benchmarks.base.Benchmark`), not an error."""
+    :class:`~culturalign.benchmarks.base.Benchmark`), not an error. Options whose text
+    matches one of the ``nonsubstantive`` patterns (don't know, refused, …) are not asked:
+    their share becomes ``nonsubstantive_share`` and the others are renormalised."""
+    patterns = [re.compile(pattern, re.IGNORECASE) for pattern in nonsubstantive]
     frame = read_user_table(path, "GlobalOpinionQA export")
     require_columns(frame, COLUMNS)
 
@@ -115,9 +122,23 @@ def read_globalopinions(
         text = record["question"]
         if is_blank(text):
             raise BenchmarkError(f"{where(frame, index, 'question')}: empty question")
-        texts = parse_options(record["options"], where(frame, index, "options"))
+        published = parse_options(record["options"], where(frame, index, "options"))
         selections = parse_selections(record["selections"], where(frame, index, "selections"))
         question_id = f"GOQA-{index + 1:04d}"
+        asked = [i for i, option in enumerate(published)
+                 if not any(pattern.search(option) for pattern in patterns)]  # fmt: skip
+        if len(asked) < 2:
+            bad(question_id, where(frame, index, "options"),
+                f"fewer than two substantive options in {published}")  # fmt: skip
+            continue
+        if len(asked) < len(published):
+            left_out = [option for i, option in enumerate(published) if i not in asked]
+            if notes is not None:
+                notes.note("repaired", "non-substantive options", question_id,
+                           where(frame, index, "options"),
+                           f"not asked: {', '.join(left_out)} (their share kept as "
+                           "nonsubstantive_share, the others renormalised)")  # fmt: skip
+        texts = [published[i] for i in asked]
         codes = list(range(1, len(texts) + 1))
         source = record.get("source")
         questions.append(
@@ -137,8 +158,8 @@ def read_globalopinions(
         )
         for country, shares in selections.items():
             at = f"{where(frame, index, 'selections')} ({country})"
-            if len(shares) != len(texts):
-                bad(question_id, at, f"{len(shares)} shares for {len(texts)} options")
+            if len(shares) != len(published):
+                bad(question_id, at, f"{len(shares)} shares for {len(published)} options")
                 continue
             total = math.fsum(shares)
             if all(share == 0 for share in shares):
@@ -151,10 +172,17 @@ def read_globalopinions(
                     f"(+-{share_tolerance}); fix the row or raise the benchmark's "
                     "share_tolerance")  # fmt: skip
                 continue
+            substantive = [shares[i] for i in asked]
+            kept = math.fsum(substantive)
+            if kept <= 0:
+                if notes is not None:
+                    notes.note("dropped", "no data (all-zero shares)", question_id, at,
+                               f"{country}: every substantive share is 0")  # fmt: skip
+                continue
             human.extend(
                 {"question_id": question_id, "country": country, "option": code,
-                 "share": share / total, "nonsubstantive_share": 0.0}
-                for code, share in zip(codes, shares, strict=True)
+                 "share": share / kept, "nonsubstantive_share": max(0.0, 1.0 - kept / total)}
+                for code, share in zip(codes, substantive, strict=True)
             )  # fmt: skip
     questions_frame = pd.DataFrame(questions)
     questions_frame["gold"] = questions_frame["gold"].astype("Int64")
@@ -173,6 +201,9 @@ class GlobalOpinions(Benchmark):
     schema = "globalopinions.schema.yaml"
 
     def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        keep = self.options.get("keep_nonsubstantive")
+        patterns = () if keep else self.options.get("nonsubstantive", ())
         return read_globalopinions(
-            files["source"], self.options["share_tolerance"], self.options["scale_type"], self
-        )
+            files["source"], self.options["share_tolerance"], self.options["scale_type"], self,
+            patterns,
+        )  # fmt: skip
