@@ -175,3 +175,45 @@ def test_nonsubstantive_options_are_not_asked_and_their_share_is_kept(tmp_path):
     assert len(questions.iloc[0].options) == 3
     assert human[human["country"] == "Peru"]["share"].tolist() == pytest.approx([0.3, 0.5, 0.2])
     assert raw.notes_table().empty
+
+
+# Hofstede's dimension data matrix as published: semicolons, #NULL! for a missing score,
+# regions beside countries (invented numbers)
+MATRIX = """ctr;country;pdi;idv;mas;uai;ltowvs;ivr
+ARA;Arab countries;71;39;51;66;#NULL!;#NULL!
+AFW;Africa West;78;19;44;53;9;78
+MOR;Morocco;70;46;53;68;14;25
+USA;U.S.A.;39;92;61;45;25;69
+"""
+
+
+def test_the_published_dimension_matrix_is_read_as_it_is(tmp_path):
+    from culturalign.benchmarks.hofstede import read_reference
+
+    path = tmp_path / "6-dimensions-for-website.csv"
+    path.write_text(MATRIX, encoding="utf-8")
+    reference = read_reference(path, ["Arab countries", "Morocco", "Japan"])
+    # rows of regions the benchmark does not ask are ignored; missing scores left out
+    assert sorted(set(reference["country"])) == ["Arab countries", "Morocco"]
+    arab = reference[reference["country"] == "Arab countries"].set_index("dimension")["score"]
+    assert arab.to_dict() == {"PDI": 71.0, "IDV": 39.0, "MAS": 51.0, "UAI": 66.0}
+    morocco = reference[reference["country"] == "Morocco"].set_index("dimension")["score"]
+    assert morocco["LTO"] == 14.0 and morocco["IVR"] == 25.0 and len(morocco) == 6
+    # a broken score names the matrix's line and column
+    path.write_text(MATRIX.replace("70;46", "70;4x6"), encoding="utf-8")
+    with pytest.raises(BenchmarkError, match=r"line 4, column idv: '4x6' is not a number"):
+        read_reference(path, ["Morocco"])
+
+
+def test_a_region_named_as_the_matrix_names_it_is_asked_as_a_persona(tmp_path):
+    from culturalign.settings import validate_config
+
+    matrix = tmp_path / "matrix.csv"
+    matrix.write_text(MATRIX, encoding="utf-8")
+    items = Path(__file__).resolve().parents[1] / "fixtures/hofstede/vsm_items_fixture.csv"
+    block = {"source": str(items), "regions": ["Arab countries", "Morocco"],
+             "reference": str(matrix)}  # fmt: skip
+    config = validate_config({"benchmarks": {"hofstede": block}, "models": {}})
+    plugin = create_benchmark("hofstede", config["benchmarks"]["hofstede"])
+    tables = plugin.load({name: Path(p) for name, p in plugin.input_files().items()})
+    assert list(tables.populations["country"]) == ["Arab countries", "Morocco"]
