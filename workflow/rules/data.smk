@@ -26,8 +26,8 @@ if DOWNLOADS:
         wildcard_constraints:
             download=smk.alternation(DOWNLOADS),
         params:
-            url=lambda w: DOWNLOADS[w.download][0],
-            sha256=lambda w: DOWNLOADS[w.download][1],
+            # (url, sha256) of a file, or (url, HubSource) of a Hub dataset
+            download=lambda w: DOWNLOADS[w.download],
         log:
             log_path("download/{download}"),
         conda:

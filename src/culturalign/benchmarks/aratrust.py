@@ -2,19 +2,10 @@
 
 522 human-written Arabic multiple-choice questions on truthfulness, ethics, safety,
 physical and mental health, unfairness, illegal activities, privacy and offensive language.
-The hub is not reachable from every machine, so the plug-in reads a local export the user
-makes once (Parquet, CSV or JSON lines), one file with every subset and a ``category``
-column::
-
-    import pandas as pd
-    from datasets import get_dataset_config_names, load_dataset
-
-    frames = [load_dataset("asas-ai/AraTrust", name, split="test").to_pandas()
-              .assign(category=name) for name in get_dataset_config_names("asas-ai/AraTrust")]
-    pd.concat(frames, ignore_index=True).to_parquet("aratrust.parquet")
-
-(``load_dataset("asas-ai/AraTrust", name)`` without ``split`` lists the split names if
-``test`` is not one of them). Columns read:
+``source`` is the publisher's dataset, ``hf://datasets/asas-ai/AraTrust`` at a pinned
+``revision`` (fetched with :mod:`culturalign.io.hub`; files in one folder per subset get
+the folder as their category), or a local file (Parquet, CSV or JSON lines) with every
+subset and a ``category`` column. Columns read:
 
 - ``Question`` — the question in Arabic;
 - ``A``, ``B``, ``C`` (and ``D``, ``E`` … when present and not empty) — the option texts; a
@@ -23,6 +14,11 @@ column::
 - ``Answer`` — the correct option as an Arabic letter (``أ``, ``ب``, ``ج`` …) or the Latin
   letter of its column (``A``, ``B``, ``C`` …), optionally followed by ``)`` or ``.``;
 - ``category`` (or ``Category``, ``subset``) — optional; missing categories stay empty.
+
+The published file's quirks are read by rule and recorded (``Benchmark.note``): an answer
+written with a bare alif (ا), إ or آ for أ (or ى for ي), spaces around an answer, a row
+whose options sit one column off with their own labels (read by the labels); a row no rule
+can repair is a bad row (``on_bad_row``).
 
 Questions get the ids ``ARATRUST-0001`` .. in file order, Arabic letter labels (أ ب ج …)
 and the gold code. There are no human distributions: every question is asked once per

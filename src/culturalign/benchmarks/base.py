@@ -36,6 +36,7 @@ from culturalign.benchmarks.populations import build_populations
 from culturalign.constants import CELL_LANGUAGES, FRAMINGS, REASONING
 from culturalign.errors import BenchmarkError, ConfigError
 from culturalign.io.hashing import sha256_of
+from culturalign.io.hub import HubSource, is_hub_source
 
 LATIN_LETTERS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 ARABIC_LETTERS: tuple[str, ...] = (
@@ -151,6 +152,9 @@ class Benchmark(ABC):
     schema: ClassVar[str] = ""
     """File name of the config-block schema under ``workflow/schemas/benchmarks/`` (or an
     absolute path, for a plug-in outside this package)."""
+    hub_files: ClassVar[tuple[str, ...]] = ("*.parquet", "*.csv", "*.jsonl")
+    """Which files of a ``source: hf://datasets/…`` repository make the benchmark (patterns;
+    config ``files`` overrides)."""
 
     def __init__(self, key: str, options: Mapping[str, Any]) -> None:
         self.key = key
@@ -180,13 +184,27 @@ class Benchmark(ABC):
 
     # -- inputs ------------------------------------------------------------------------------
 
+    def hub_source(self) -> HubSource | None:
+        """The Hub repository ``source`` names (``hf://datasets/…``), if it names one."""
+        if not is_hub_source(self.options.get("source")):
+            return None
+        return HubSource.from_options(self.key, self.options, self.hub_files)
+
     def source_files(self) -> dict[str, str]:
-        """The files :meth:`read` needs, by name (the import rule's inputs)."""
+        """The files :meth:`read` needs, by name (the import rule's inputs); a Hub source is
+        read from its local export."""
+        hub = self.hub_source()
+        if hub is not None:
+            return {"source": hub.export_path}
         source = self.options.get("source")
         return {"source": str(source)} if source else {}
 
-    def downloads(self) -> dict[str, tuple[str, str]]:
-        """``{path: (url, sha256)}`` for source files the workflow may download when absent."""
+    def downloads(self) -> dict[str, tuple[str, str | HubSource]]:
+        """``{path: (url, sha256)}`` for source files the workflow may download when absent;
+        for a Hub source ``{export path: (url, HubSource)}``."""
+        hub = self.hub_source()
+        if hub is not None:
+            return {hub.export_path: (hub.url, hub)}
         source, url, sha256 = (self.options.get(k) for k in ("source", "url", "sha256"))
         if source and url and sha256:
             return {str(source): (str(url), str(sha256))}
@@ -244,12 +262,17 @@ class Benchmark(ABC):
 
 def source_provenance(benchmark: Benchmark, files: Mapping[str, Path]) -> dict[str, Any]:
     """Key, plug-in and the sha256 of every input file (recorded in every table and shard)."""
-    return {
+    provenance = {
         "key": benchmark.key,
         "plugin": benchmark.name,
         "source_sha256": {name: sha256_of(path) for name, path in files.items()},
         "sources": {name: str(path) for name, path in files.items()},
     }
+    hub = benchmark.hub_source()
+    if hub is not None:
+        provenance["hub"] = {"repository": hub.repo_id, "revision": hub.revision,
+                             "files": list(hub.files)}  # fmt: skip
+    return provenance
 
 
 SHARE_SUM_TOLERANCE = 1e-6

@@ -1,10 +1,8 @@
 """GlobalOpinionQA (Durmus et al. 2023, Hugging Face ``Anthropic/llm_global_opinions``).
 
-The hub is not reachable from every machine, so the plug-in reads a local export the user
-makes once (Parquet, CSV or JSON lines)::
-
-    from datasets import load_dataset
-    load_dataset("Anthropic/llm_global_opinions", split="train").to_parquet("goqa.parquet")
+``source`` is the publisher's dataset, ``hf://datasets/Anthropic/llm_global_opinions`` at
+a pinned ``revision`` (its ``data/global_opinions.csv``, fetched with
+:mod:`culturalign.io.hub`), or a local export (Parquet, CSV or JSON lines).
 
 Columns used: ``question`` (the text), ``options`` (a Python list of option texts, or its
 string form ``"['Yes', 'No']"``), ``selections`` (per country the share of each option, in
@@ -199,6 +197,7 @@ class GlobalOpinions(Benchmark):
     description = "GlobalOpinionQA (Pew Global Attitudes and WVS items, Durmus et al. 2023)"
     kind = "survey"
     schema = "globalopinions.schema.yaml"
+    hub_files = ("data/global_opinions.csv",)
 
     def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         keep = self.options.get("keep_nonsubstantive")
