@@ -59,6 +59,8 @@ def e2e_config(mode: str = "run") -> dict:
                     "reasoning": ["zero"],
                 },  # fmt: skip
             },
+            # the invented fixture instead of the publisher's dataset (no network in tests)
+            "aratrust": {"source": "tests/fixtures/aratrust/aratrust_fixture.csv"},
             "hofstede": {"regions": HOFSTEDE_REGIONS, "cells": {"reasoning": ["zero"]}},
         },
         "generation": {

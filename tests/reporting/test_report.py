@@ -231,3 +231,36 @@ def test_index_page_links_each_benchmark_report(built):
     html = (work / "results" / "index.html").read_text(encoding="utf-8")
     assert 'href="menavalues/report.html"' in html
     assert f"<code>{MODEL}</code>" in html and "mean NVAS" in html
+
+
+def test_the_report_lists_what_was_repaired_or_dropped_per_rule(tmp_path):
+    import pandas as pd
+
+    from culturalign.benchmarks.base import DATA_NOTE_COLUMNS
+    from culturalign.reporting.html import build_tables_report
+
+    notes = pd.DataFrame(
+        [["repaired", "answer letter variant", "ARATRUST-0003", "a.csv: line 4, column Answer",
+          "answer 'ا' read as 'أ'"],
+         ["repaired", "answer letter variant", "ARATRUST-0009", "a.csv: line 10, column Answer",
+          "answer 'ا' read as 'أ'"],
+         ["dropped", "bad row", "ARATRUST-0005", "a.csv: line 6, column A", "option A is empty"]],
+        columns=list(DATA_NOTE_COLUMNS),
+    )  # fmt: skip
+
+    def page(data_notes) -> str:
+        path = build_tables_report(
+            kind="mcq", headlines=[], sections=[], models=[], figures={},
+            provenance=pd.DataFrame(), provenance_json="", config={}, commit="abc",
+            out_path=tmp_path / "report.html", benchmark="aratrust", description="",
+            cells=[{"language": "native", "framing": "neutral"}], data_notes=data_notes,
+        )  # fmt: skip
+        return path.read_text(encoding="utf-8")
+
+    html = page(notes)
+    assert "3 source row(s) were repaired by a rule" in html
+    summary = html.split("Every repaired or dropped row")[0]
+    # one line per (action, rule) with its count and ids
+    assert "ARATRUST-0003, ARATRUST-0009" in summary and "ARATRUST-0005" in summary
+    assert "a.csv: line 6, column A" in html  # every note with its place
+    assert "Every source row was read as published" in page(notes.iloc[:0])

@@ -26,8 +26,8 @@ if DOWNLOADS:
         wildcard_constraints:
             download=smk.alternation(DOWNLOADS),
         params:
-            url=lambda w: DOWNLOADS[w.download][0],
-            sha256=lambda w: DOWNLOADS[w.download][1],
+            # (url, sha256) of a file, or (url, HubSource) of a Hub dataset
+            download=lambda w: DOWNLOADS[w.download],
         log:
             log_path("download/{download}"),
         conda:
@@ -42,10 +42,12 @@ rule import_benchmark:
         questions_schema=source_file("workflow/schemas/questions.schema.yaml"),
         human_schema=source_file("workflow/schemas/human.schema.yaml"),
         populations_schema=source_file("workflow/schemas/populations.schema.yaml"),
+        notes_schema=source_file("workflow/schemas/data_notes.schema.yaml"),
     output:
         questions=TABLES.replace("{table}", "questions"),
         human=TABLES.replace("{table}", "human"),
         populations=TABLES.replace("{table}", "populations"),
+        notes=TABLES.replace("{table}", "data_notes"),
     params:
         options=lambda w: config["benchmarks"][w.benchmark],
     log:
@@ -57,4 +59,6 @@ rule import_benchmark:
 
 
 for _key in selected_benchmarks():
-    FINAL_TARGETS.extend(table(_key, name) for name in ("questions", "human", "populations"))
+    FINAL_TARGETS.extend(
+        table(_key, name) for name in ("questions", "human", "populations", "data_notes")
+    )

@@ -22,6 +22,9 @@ def main(snakemake):
     write_table(tables.human, snakemake.output.human, snakemake.input.human_schema, metadata)
     write_table(tables.populations, snakemake.output.populations,
                 snakemake.input.populations_schema, metadata)  # fmt: skip
+    write_table(tables.notes, snakemake.output.notes, snakemake.input.notes_schema, metadata)
+    for (action, rule), count in tables.notes.groupby(["action", "rule"]).size().items():
+        logging.getLogger("culturalign").warning("%s: %d row(s) %s (%s)", key, count, action, rule)
     pairs = tables.human.groupby(["question_id", "country"]).ngroups if len(tables.human) else 0
     logging.getLogger("culturalign").info(
         "%s (%s): %d questions, %d populations, %d (question, population) pairs with a "

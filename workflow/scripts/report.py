@@ -58,6 +58,7 @@ def main(snakemake):
         figures=figures,
         provenance=provenance,
         provenance_json=provenance_json,
+        data_notes=pd.read_parquet(snakemake.input.data_notes),
         config=snakemake.config,
         commit=git_commit(Path(snakemake.scriptdir)) or "unknown",
         out_path=snakemake.output.html,

@@ -37,6 +37,7 @@ def main(snakemake):
         description=snakemake.params.description,
         cells=snakemake.params.cells,
         method_note=kind.method_note,
+        data_notes=pd.read_parquet(snakemake.input.data_notes),
     )
     logging.getLogger("culturalign").info("report: %s", snakemake.output.html)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +36,7 @@ from culturalign.benchmarks.populations import build_populations
 from culturalign.constants import CELL_LANGUAGES, FRAMINGS, REASONING
 from culturalign.errors import BenchmarkError, ConfigError
 from culturalign.io.hashing import sha256_of
+from culturalign.io.hub import HubSource, is_hub_source
 
 LATIN_LETTERS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 ARABIC_LETTERS: tuple[str, ...] = (
@@ -64,13 +65,24 @@ class CellSpace:
     reasoning: tuple[str, ...] = REASONING
 
 
+DATA_NOTE_COLUMNS = ("action", "rule", "item", "place", "detail")
+"""One row per repair or drop of a source row (``data_notes.parquet``): ``action``
+``repaired`` or ``dropped``; ``rule`` the rule that applied (e.g. ``answer letter variant``);
+``item`` the id the row has or would have had; ``place`` file, line/row and column;
+``detail`` what was there and what was done."""
+
+
 @dataclass(frozen=True)
 class BenchmarkTables:
-    """What a plug-in produces (unpacks as ``questions, human, populations``)."""
+    """What a plug-in produces (unpacks as ``questions, human, populations``; ``notes``: the
+    repairs and drops of source rows, :data:`DATA_NOTE_COLUMNS`)."""
 
     questions: pd.DataFrame
     human: pd.DataFrame
     populations: pd.DataFrame
+    notes: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(DATA_NOTE_COLUMNS), dtype="string")
+    )
 
     def __iter__(self):
         return iter((self.questions, self.human, self.populations))
@@ -140,20 +152,59 @@ class Benchmark(ABC):
     schema: ClassVar[str] = ""
     """File name of the config-block schema under ``workflow/schemas/benchmarks/`` (or an
     absolute path, for a plug-in outside this package)."""
+    hub_files: ClassVar[tuple[str, ...]] = ("*.parquet", "*.csv", "*.jsonl")
+    """Which files of a ``source: hf://datasets/…`` repository make the benchmark (patterns;
+    config ``files`` overrides)."""
 
     def __init__(self, key: str, options: Mapping[str, Any]) -> None:
         self.key = key
         self.options = dict(options)
+        self.notes: list[dict[str, str | None]] = []
+
+    # -- what was repaired or dropped while reading --------------------------------------------
+
+    def note(self, action: str, rule: str, item: str | None, place: str, detail: str) -> None:
+        """Record a repair (``repaired``) or a drop (``dropped``) of a source row."""
+        self.notes.append({"action": action, "rule": rule, "item": item, "place": place,
+                           "detail": detail})  # fmt: skip
+
+    def bad_row(self, item: str | None, place: str, reason: str) -> None:
+        """A genuinely broken source row: an error naming it (``on_bad_row: error``, the
+        default), or dropped and listed (``on_bad_row: drop``)."""
+        if self.options.get("on_bad_row", "error") != "drop":
+            raise BenchmarkError(
+                f"{place}: {reason} (benchmarks.{self.key}.on_bad_row: drop leaves the row "
+                "out and lists it instead)"
+            )
+        self.note("dropped", "bad row", item, place, reason)
+
+    def notes_table(self) -> pd.DataFrame:
+        """The notes so far, as :data:`DATA_NOTE_COLUMNS` (strings)."""
+        return pd.DataFrame(self.notes, columns=list(DATA_NOTE_COLUMNS)).astype("string")
 
     # -- inputs ------------------------------------------------------------------------------
 
+    def hub_source(self) -> HubSource | None:
+        """The Hub repository ``source`` names (``hf://datasets/…``), if it names one."""
+        if not is_hub_source(self.options.get("source")):
+            return None
+        return HubSource.from_options(self.key, self.options, self.hub_files)
+
     def source_files(self) -> dict[str, str]:
-        """The files :meth:`read` needs, by name (the import rule's inputs)."""
+        """The files :meth:`read` needs, by name (the import rule's inputs); a Hub source is
+        read from its local export."""
+        hub = self.hub_source()
+        if hub is not None:
+            return {"source": hub.export_path}
         source = self.options.get("source")
         return {"source": str(source)} if source else {}
 
-    def downloads(self) -> dict[str, tuple[str, str]]:
-        """``{path: (url, sha256)}`` for source files the workflow may download when absent."""
+    def downloads(self) -> dict[str, tuple[str, str | HubSource]]:
+        """``{path: (url, sha256)}`` for source files the workflow may download when absent;
+        for a Hub source ``{export path: (url, HubSource)}``."""
+        hub = self.hub_source()
+        if hub is not None:
+            return {hub.export_path: (hub.url, hub)}
         source, url, sha256 = (self.options.get(k) for k in ("source", "url", "sha256"))
         if source and url and sha256:
             return {str(source): (str(url), str(sha256))}
@@ -197,7 +248,7 @@ class Benchmark(ABC):
             default_languages=self.default_languages(),
             where=f"benchmarks.{self.key}",
         )
-        return BenchmarkTables(questions, human, populations)
+        return BenchmarkTables(questions, human, populations, self.notes_table())
 
     def prompt_pairs(self, questions: pd.DataFrame, human: pd.DataFrame) -> pd.DataFrame:
         """``(question_id, country)`` pairs that get prompts: those with human data."""
@@ -211,12 +262,17 @@ class Benchmark(ABC):
 
 def source_provenance(benchmark: Benchmark, files: Mapping[str, Path]) -> dict[str, Any]:
     """Key, plug-in and the sha256 of every input file (recorded in every table and shard)."""
-    return {
+    provenance = {
         "key": benchmark.key,
         "plugin": benchmark.name,
         "source_sha256": {name: sha256_of(path) for name, path in files.items()},
         "sources": {name: str(path) for name, path in files.items()},
     }
+    hub = benchmark.hub_source()
+    if hub is not None:
+        provenance["hub"] = {"repository": hub.repo_id, "revision": hub.revision,
+                             "files": list(hub.files)}  # fmt: skip
+    return provenance
 
 
 SHARE_SUM_TOLERANCE = 1e-6

@@ -1,10 +1,8 @@
 """GlobalOpinionQA (Durmus et al. 2023, Hugging Face ``Anthropic/llm_global_opinions``).
 
-The hub is not reachable from every machine, so the plug-in reads a local export the user
-makes once (Parquet, CSV or JSON lines)::
-
-    from datasets import load_dataset
-    load_dataset("Anthropic/llm_global_opinions", split="train").to_parquet("goqa.parquet")
+``source`` is the publisher's dataset, ``hf://datasets/Anthropic/llm_global_opinions`` at
+a pinned ``revision`` (its ``data/global_opinions.csv``, fetched with
+:mod:`culturalign.io.hub`), or a local export (Parquet, CSV or JSON lines).
 
 Columns used: ``question`` (the text), ``options`` (a Python list of option texts, or its
 string form ``"['Yes', 'No']"``), ``selections`` (per country the share of each option, in
@@ -24,7 +22,7 @@ import ast
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +90,28 @@ def parse_selections(value: Any, at: str) -> dict[str, list[float]]:
 
 
 def read_globalopinions(
-    path: str | Path, share_tolerance: float = 0.5, scale_type: str = "nominal"
+    path: str | Path,
+    share_tolerance: float = 0.5,
+    scale_type: str = "nominal",
+    notes: Any = None,
+    nonsubstantive: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(questions, human)`` from a GlobalOpinionQA export (tolerance in percentage points)."""
+    """``(questions, human)`` from a GlobalOpinionQA export (tolerance in percentage points).
+
+    A country whose shares are all zero was not asked the question there (the published
+    file writes it so): no data for that (question, country), recorded in ``notes`` (a
+    :class:`~culturalign.benchmarks.base.Benchmark`), not an error. Options whose text
+    matches one of the ``nonsubstantive`` patterns (don't know, refused, …) are not asked:
+    their share becomes ``nonsubstantive_share`` and the others are renormalised."""
+    patterns = [re.compile(pattern, re.IGNORECASE) for pattern in nonsubstantive]
     frame = read_user_table(path, "GlobalOpinionQA export")
     require_columns(frame, COLUMNS)
+
+    def bad(item: str, place: str, reason: str) -> None:
+        if notes is None:
+            raise BenchmarkError(f"{place}: {reason}")
+        notes.bad_row(item, place, reason)
+
     if frame.empty:
         raise BenchmarkError(f"{path}: the export holds no rows")
     questions, human = [], []
@@ -105,9 +120,23 @@ def read_globalopinions(
         text = record["question"]
         if is_blank(text):
             raise BenchmarkError(f"{where(frame, index, 'question')}: empty question")
-        texts = parse_options(record["options"], where(frame, index, "options"))
+        published = parse_options(record["options"], where(frame, index, "options"))
         selections = parse_selections(record["selections"], where(frame, index, "selections"))
         question_id = f"GOQA-{index + 1:04d}"
+        asked = [i for i, option in enumerate(published)
+                 if not any(pattern.search(option) for pattern in patterns)]  # fmt: skip
+        if len(asked) < 2:
+            bad(question_id, where(frame, index, "options"),
+                f"fewer than two substantive options in {published}")  # fmt: skip
+            continue
+        if len(asked) < len(published):
+            left_out = [option for i, option in enumerate(published) if i not in asked]
+            if notes is not None:
+                notes.note("repaired", "non-substantive options", question_id,
+                           where(frame, index, "options"),
+                           f"not asked: {', '.join(left_out)} (their share kept as "
+                           "nonsubstantive_share, the others renormalised)")  # fmt: skip
+        texts = [published[i] for i in asked]
         codes = list(range(1, len(texts) + 1))
         source = record.get("source")
         questions.append(
@@ -127,18 +156,31 @@ def read_globalopinions(
         )
         for country, shares in selections.items():
             at = f"{where(frame, index, 'selections')} ({country})"
-            if len(shares) != len(texts):
-                raise BenchmarkError(f"{at}: {len(shares)} shares for {len(texts)} options")
+            if len(shares) != len(published):
+                bad(question_id, at, f"{len(shares)} shares for {len(published)} options")
+                continue
             total = math.fsum(shares)
+            if all(share == 0 for share in shares):
+                if notes is not None:
+                    notes.note("dropped", "no data (all-zero shares)", question_id, at,
+                               f"{country}: every share is 0 (not asked there)")  # fmt: skip
+                continue
             if abs(total - 1.0) > share_tolerance / 100.0 or total <= 0:
-                raise BenchmarkError(
-                    f"{at}: the shares sum to {100 * total:.2f}%, not 100% (+-{share_tolerance}"
-                    "); fix the row or raise the benchmark's share_tolerance"
-                )
+                bad(question_id, at, f"the shares sum to {100 * total:.2f}%, not 100% "
+                    f"(+-{share_tolerance}); fix the row or raise the benchmark's "
+                    "share_tolerance")  # fmt: skip
+                continue
+            substantive = [shares[i] for i in asked]
+            kept = math.fsum(substantive)
+            if kept <= 0:
+                if notes is not None:
+                    notes.note("dropped", "no data (all-zero shares)", question_id, at,
+                               f"{country}: every substantive share is 0")  # fmt: skip
+                continue
             human.extend(
                 {"question_id": question_id, "country": country, "option": code,
-                 "share": share / total, "nonsubstantive_share": 0.0}
-                for code, share in zip(codes, shares, strict=True)
+                 "share": share / kept, "nonsubstantive_share": max(0.0, 1.0 - kept / total)}
+                for code, share in zip(codes, substantive, strict=True)
             )  # fmt: skip
     questions_frame = pd.DataFrame(questions)
     questions_frame["gold"] = questions_frame["gold"].astype("Int64")
@@ -155,8 +197,12 @@ class GlobalOpinions(Benchmark):
     description = "GlobalOpinionQA (Pew Global Attitudes and WVS items, Durmus et al. 2023)"
     kind = "survey"
     schema = "globalopinions.schema.yaml"
+    hub_files = ("data/global_opinions.csv",)
 
     def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        keep = self.options.get("keep_nonsubstantive")
+        patterns = () if keep else self.options.get("nonsubstantive", ())
         return read_globalopinions(
-            files["source"], self.options["share_tolerance"], self.options["scale_type"]
-        )
+            files["source"], self.options["share_tolerance"], self.options["scale_type"], self,
+            patterns,
+        )  # fmt: skip

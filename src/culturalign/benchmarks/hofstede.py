@@ -17,9 +17,10 @@ Questions get the ids ``VSM-m01`` .. and number labels (1 .. 5) with the texts l
 the item. Every item is asked of every region (config ``regions``, plus every population of
 the ``populations`` CSV, which, when given, must then list the regions too: zones and codes
 are never guessed) in the persona framing, in English. An optional ``reference`` file
-(CSV/TSV/...: ``country``, ``dimension`` in PDI IDV MAS UAI LTO IVR, ``score``) holds
-published country scores to compare with; it is checked on import (unknown dimension,
-unknown country, duplicate, non-numeric score: errors naming file, line and column).
+holds published country scores to compare with: Hofstede's dimension data matrix as
+published (``ctr;country;pdi;idv;mas;uai;ltowvs;ivr``, ``#NULL!`` for a missing score), or
+the long form (CSV/TSV/...: ``country``, ``dimension`` in PDI IDV MAS UAI LTO IVR, ``score``);
+it is checked on import (:func:`read_reference`).
 The analysis is ``inventory``: dimension indices (:mod:`culturalign.analysis.inventory.indices`).
 """
 
@@ -105,9 +106,30 @@ def read_items(path: str | Path) -> pd.DataFrame:
     return questions
 
 
+MATRIX_COLUMNS = {"pdi": "PDI", "idv": "IDV", "mas": "MAS", "uai": "UAI", "ltowvs": "LTO",
+                  "ivr": "IVR"}  # fmt: skip
+"""The dimension columns of Hofstede's published dimension data matrix (``ctr;country;pdi;
+idv;mas;uai;ltowvs;ivr``), by dimension."""
+MISSING_SCORES = ("", "#NULL!", "NA", "N/A")
+"""How the matrix writes a score it does not have."""
+
+
 def read_reference(path: str | Path, populations: list[str] | None = None) -> pd.DataFrame:
-    """Reference dimension scores: ``country``, ``dimension``, ``score`` (checked)."""
+    """Reference dimension scores (``country``, ``dimension``, ``score``), from either form:
+
+    - long: one row per (``country``, ``dimension`` in PDI … IVR, ``score``); an unknown
+      dimension or country, a duplicate or a non-numeric score is an error naming file,
+      line and column;
+    - Hofstede's published dimension data matrix as it is (``ctr;country;pdi;idv;mas;uai;
+      ltowvs;ivr``, semicolons, ``#NULL!`` where a score is missing, regions such as "Arab
+      countries" beside the countries): one row per country or region; rows of countries the
+      benchmark does not ask are ignored, a missing score is left out (never imputed), so
+      that dimension's τ-b goes without that region.
+    """
     frame = read_user_table(path, "reference scores file")
+    lower = {str(column).strip().lower(): column for column in frame.columns}
+    if "country" in lower and "dimension" not in lower and set(MATRIX_COLUMNS) & set(lower):
+        return read_reference_matrix(frame, lower, populations)
     require_columns(frame, ("country", "dimension", "score"))
     rows, seen = [], {}
     for index, record in enumerate(frame.to_dict("records")):
@@ -123,19 +145,49 @@ def read_reference(path: str | Path, populations: list[str] | None = None) -> pd
                 f"{where(frame, index, 'country')}: unknown country {country!r} (the benchmark's "
                 f"regions: {', '.join(populations)})"
             )
-        try:
-            score = float(record["score"])
-        except (TypeError, ValueError):
-            score = math.nan
-        if not math.isfinite(score):
-            raise BenchmarkError(f"{where(frame, index, 'score')}: {record['score']!r} is not a "
-                                 "number")  # fmt: skip
+        score = _score(record["score"], where(frame, index, "score"))
         key = (country, dimension)
         if key in seen:
             raise BenchmarkError(f"{where(frame, index)}: a second {dimension} score for "
                                  f"{country} (first at {seen[key]})")  # fmt: skip
         seen[key] = where(frame, index)
         rows.append({"country": country, "dimension": dimension, "score": score})
+    return pd.DataFrame(rows, columns=["country", "dimension", "score"])
+
+
+def _score(value: object, at: str) -> float:
+    try:
+        score = float(str(value).strip().replace(",", "."))
+    except (TypeError, ValueError):
+        score = math.nan
+    if not math.isfinite(score):
+        raise BenchmarkError(f"{at}: {value!r} is not a number")
+    return score
+
+
+def read_reference_matrix(
+    frame: pd.DataFrame, lower: Mapping[str, str], populations: list[str] | None
+) -> pd.DataFrame:
+    """The long reference table from the published dimension data matrix (see
+    :func:`read_reference`)."""
+    country_column = lower["country"]
+    columns = {dimension: lower[name] for name, dimension in MATRIX_COLUMNS.items()
+               if name in lower}  # fmt: skip
+    rows, seen = [], {}
+    for index, record in enumerate(frame.to_dict("records")):
+        country = str(record[country_column]).strip()
+        if not country or (populations is not None and country not in populations):
+            continue
+        if country in seen:
+            raise BenchmarkError(f"{where(frame, index, country_column)}: {country!r} appears "
+                                 f"twice (first at {seen[country]})")  # fmt: skip
+        seen[country] = where(frame, index)
+        for dimension, column in columns.items():
+            value = str(record[column]).strip()
+            if value.upper() in MISSING_SCORES:
+                continue
+            score = _score(value, where(frame, index, column))
+            rows.append({"country": country, "dimension": dimension, "score": score})
     return pd.DataFrame(rows, columns=["country", "dimension", "score"])
 
 

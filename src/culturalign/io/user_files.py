@@ -37,7 +37,7 @@ def read_user_table(path: str | Path, what: str = "table") -> pd.DataFrame:
             kind = "json" if array else "jsonl"
         else:
             frame = pd.read_csv(
-                path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
+                path, sep=text_delimiter(path, kind), dtype=str, keep_default_na=False,
                 encoding="utf-8-sig",
             )  # fmt: skip
     except Exception as exc:  # each reader raises its own kinds for a damaged file
@@ -45,10 +45,20 @@ def read_user_table(path: str | Path, what: str = "table") -> pd.DataFrame:
     # a Parquet file written by pandas brings its frame's attrs back: only ours count
     frame.attrs = {"path": str(path), "kind": kind}
     if kind in ("csv", "tsv"):
-        lines = record_lines(path, "," if kind == "csv" else "\t")
+        lines = record_lines(path, text_delimiter(path, kind))
         if len(lines) == len(frame):  # else pandas read it otherwise: where() says row N
             frame.attrs["lines"] = lines
     return frame
+
+
+def text_delimiter(path: Path, kind: str) -> str:
+    """Tab for TSV; for CSV a comma, or a semicolon where the header has semicolons and no
+    comma (the European export, e.g. Hofstede's published dimension data matrix)."""
+    if kind != "csv":
+        return "\t"
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline()
+    return ";" if ";" in header and "," not in header else ","
 
 
 def record_lines(path: Path, delimiter: str) -> list[int]:

@@ -150,6 +150,24 @@ def build_index(
     return write_text_atomic(html, out_path)
 
 
+def data_notes_context(notes: pd.DataFrame | None) -> dict[str, Any]:
+    """The report's "data as read" part from ``benchmark/data_notes.parquet``: per action and
+    rule the rows and their ids, and every note with its place."""
+    if notes is None or notes.empty:
+        return {"data_rows": 0, "data_summary": "", "data_table": ""}
+    summary = (
+        notes.assign(item=notes["item"].fillna("–"))
+        .groupby(["action", "rule"], sort=True)["item"]
+        .agg(rows="size", ids=lambda ids: ", ".join(ids.head(30)) + (" …" if len(ids) > 30 else ""))
+        .reset_index()
+    )
+    return {
+        "data_rows": len(notes),
+        "data_summary": html_table(summary),
+        "data_table": html_table(notes, max_rows=1000),
+    }
+
+
 def built_at() -> str:
     """When a report was built (UTC, to the minute)."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -171,6 +189,7 @@ def build_tables_report(
     description: str,
     cells: Sequence[Mapping[str, str]],
     method_note: str = "",
+    data_notes: pd.DataFrame | None = None,
 ) -> Path:
     """results/{benchmark}/report.html of a kind whose report is headlines, figures and
     tables (``sections``: title, file name, table), in the shared look; ``method_note``
@@ -208,5 +227,6 @@ def build_tables_report(
         software=software_versions(),
         config_yaml=yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True),
         provenance_json=provenance_json,
+        **data_notes_context(data_notes),
     )
     return write_text_atomic(html, out_path)

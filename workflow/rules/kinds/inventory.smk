@@ -68,6 +68,7 @@ rule inventory_report:
         figures=[rules.inventory_plots.output.hofstede_indices, rules.inventory_plots.output.hofstede_tau],
         tables=[rules.inventory_metrics.output.summary, rules.inventory_metrics.output.indices,
                 rules.inventory_metrics.output.comparison],
+        data_notes=lambda w: table(w.benchmark, "data_notes"),
         shards=lambda w: shards(w.benchmark),
     output:
         html=report(

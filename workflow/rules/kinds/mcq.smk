@@ -60,6 +60,7 @@ rule mcq_report:
     input:
         figures=[rules.mcq_plots.output.mcq_accuracy, rules.mcq_plots.output.mcq_circular],
         tables=[rules.mcq_metrics.output.summary, rules.mcq_metrics.output.circular],
+        data_notes=lambda w: table(w.benchmark, "data_notes"),
         shards=lambda w: shards(w.benchmark),
     output:
         html=report(

@@ -189,6 +189,7 @@ rule ratings_report:
             rules.ratings_tables.output.dropped,
             rules.ratings_tables.output.raters,
         ],
+        data_notes=lambda w: table(w.benchmark, "data_notes"),
         shards=lambda w: shards(w.benchmark),
     output:
         html=report(

@@ -288,6 +288,7 @@ rule report:
         review=lambda w: [f"results/{w.benchmark}/translations/review.csv"]
         if w.benchmark in translated_benchmarks() else [],
         # Read for their provenance metadata only (model, revision, engine, template hash).
+        data_notes=lambda w: table(w.benchmark, "data_notes"),
         shards=lambda w: shards(w.benchmark),
     output:
         html=report(

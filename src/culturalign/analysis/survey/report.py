@@ -15,6 +15,7 @@ import yaml
 
 from culturalign.io.files import write_text_atomic
 from culturalign.reporting.html import (
+    data_notes_context,
     html_table,
     image_data_uri,
     render_template,
@@ -159,6 +160,7 @@ def build_report(
     provenance: pd.DataFrame,
     config: Mapping[str, Any],
     provenance_json: str = "",
+    data_notes: pd.DataFrame | None = None,
     commit: str,
     out_path: str | Path,
     stats_text: str = "",
@@ -240,6 +242,7 @@ def build_report(
         config_yaml=yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True),
         stats_text=stats_text,
         provenance_json=provenance_json,
+        **data_notes_context(data_notes),
         n_sensitivity=len(sensitivity),
         robustness_table=html_table(robustness if robustness is not None else pd.DataFrame(), 3),
         robustness_on=robustness is not None and not robustness.empty,
