@@ -56,7 +56,8 @@ def test_the_default_and_paper_configs_validate(repo_root):
         (lambda c: c.update(generation={"logprobs": 50}), r"generation\.logprobs: 50 is greater"),
         (lambda c: c.update(generation={"max_tokens": {"zero": 0}}), r"max_tokens\.zero: 0"),
         (lambda c: c["benchmarks"]["menavalues"].update(sorce="x"),
-         r"benchmarks\.menavalues: unknown key\(s\) sorce \(allowed: cells, plugin, populations"),
+         r"benchmarks\.menavalues: unknown key\(s\) sorce \(allowed: cells, files, on_bad_row, "
+         r"plugin, populations"),
         (lambda c: c["benchmarks"]["menavalues"].update(subset={"countries": ["Egypt"]}),
          r"benchmarks\.menavalues\.subset: unknown key\(s\) countries"),
         (lambda c: c["benchmarks"]["menavalues"].update(cells={"framings": ["hero"]}),
