@@ -38,7 +38,13 @@ from typing import Any
 import pandas as pd
 
 from culturalign.benchmarks import register_benchmark
-from culturalign.benchmarks.base import ARABIC_LETTERS, Benchmark, CellSpace, labelled_options
+from culturalign.benchmarks.base import (
+    ARABIC_LETTERS,
+    Benchmark,
+    CellSpace,
+    StrictNotes,
+    labelled_options,
+)
 from culturalign.errors import BenchmarkError
 from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
@@ -67,19 +73,6 @@ def leading_label(text: str) -> str | None:
     """The option letter a text starts with (Arabic variants read as the letter), if any."""
     match = _LABEL.match(text)
     return match["label"].translate(LETTER_VARIANTS).upper() if match else None
-
-
-class StrictNotes:
-    """Where no plug-in records the notes: repairs are kept, a bad row is an error."""
-
-    def __init__(self) -> None:
-        self.notes: list[tuple[str, ...]] = []
-
-    def note(self, action: str, rule: str, item: str | None, place: str, detail: str) -> None:
-        self.notes.append((action, rule, str(item), place, detail))
-
-    def bad_row(self, item: str | None, place: str, reason: str) -> None:
-        raise BenchmarkError(f"{place}: {reason}")
 
 
 def gold_index(answer: str, letters: list[str], columns: list[str], at: str,

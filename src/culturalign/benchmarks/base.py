@@ -72,6 +72,20 @@ DATA_NOTE_COLUMNS = ("action", "rule", "item", "place", "detail")
 ``detail`` what was there and what was done."""
 
 
+class StrictNotes:
+    """The notes of a reader called without a plug-in (as in a test or a notebook): repairs
+    are kept, a bad row is an error."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, ...]] = []
+
+    def note(self, action: str, rule: str, item: str | None, place: str, detail: str) -> None:
+        self.notes.append((action, rule, str(item), place, detail))
+
+    def bad_row(self, item: str | None, place: str, reason: str) -> None:
+        raise BenchmarkError(f"{place}: {reason}")
+
+
 @dataclass(frozen=True)
 class BenchmarkTables:
     """What a plug-in produces (unpacks as ``questions, human, populations``; ``notes``: the

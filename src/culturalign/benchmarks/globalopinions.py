@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from culturalign.benchmarks import register_benchmark
-from culturalign.benchmarks.base import Benchmark, labelled_options, option_labels
+from culturalign.benchmarks.base import Benchmark, StrictNotes, labelled_options, option_labels
 from culturalign.errors import BenchmarkError
 from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
@@ -106,12 +106,7 @@ def read_globalopinions(
     patterns = [re.compile(pattern, re.IGNORECASE) for pattern in nonsubstantive]
     frame = read_user_table(path, "GlobalOpinionQA export")
     require_columns(frame, COLUMNS)
-
-    def bad(item: str, place: str, reason: str) -> None:
-        if notes is None:
-            raise BenchmarkError(f"{place}: {reason}")
-        notes.bad_row(item, place, reason)
-
+    notes = notes if notes is not None else StrictNotes()
     if frame.empty:
         raise BenchmarkError(f"{path}: the export holds no rows")
     questions, human = [], []
@@ -126,16 +121,15 @@ def read_globalopinions(
         asked = [i for i, option in enumerate(published)
                  if not any(pattern.search(option) for pattern in patterns)]  # fmt: skip
         if len(asked) < 2:
-            bad(question_id, where(frame, index, "options"),
-                f"fewer than two substantive options in {published}")  # fmt: skip
+            notes.bad_row(question_id, where(frame, index, "options"),
+                          f"fewer than two substantive options in {published}")  # fmt: skip
             continue
         if len(asked) < len(published):
             left_out = [option for i, option in enumerate(published) if i not in asked]
-            if notes is not None:
-                notes.note("repaired", "non-substantive options", question_id,
-                           where(frame, index, "options"),
-                           f"not asked: {', '.join(left_out)} (their share kept as "
-                           "nonsubstantive_share, the others renormalised)")  # fmt: skip
+            notes.note("repaired", "non-substantive options", question_id,
+                       where(frame, index, "options"),
+                       f"not asked: {', '.join(left_out)} (their share kept as "
+                       "nonsubstantive_share, the others renormalised)")  # fmt: skip
         texts = [published[i] for i in asked]
         codes = list(range(1, len(texts) + 1))
         source = record.get("source")
@@ -157,25 +151,24 @@ def read_globalopinions(
         for country, shares in selections.items():
             at = f"{where(frame, index, 'selections')} ({country})"
             if len(shares) != len(published):
-                bad(question_id, at, f"{len(shares)} shares for {len(published)} options")
+                reason = f"{len(shares)} shares for {len(published)} options"
+                notes.bad_row(question_id, at, reason)
                 continue
             total = math.fsum(shares)
             if all(share == 0 for share in shares):
-                if notes is not None:
-                    notes.note("dropped", "no data (all-zero shares)", question_id, at,
-                               f"{country}: every share is 0 (not asked there)")  # fmt: skip
+                notes.note("dropped", "no data (all-zero shares)", question_id, at,
+                           f"{country}: every share is 0 (not asked there)")  # fmt: skip
                 continue
             if abs(total - 1.0) > share_tolerance / 100.0 or total <= 0:
-                bad(question_id, at, f"the shares sum to {100 * total:.2f}%, not 100% "
-                    f"(+-{share_tolerance}); fix the row or raise the benchmark's "
-                    "share_tolerance")  # fmt: skip
+                notes.bad_row(question_id, at, f"the shares sum to {100 * total:.2f}%, not "
+                              f"100% (+-{share_tolerance}); fix the row or raise the "
+                              "benchmark's share_tolerance")  # fmt: skip
                 continue
             substantive = [shares[i] for i in asked]
             kept = math.fsum(substantive)
             if kept <= 0:
-                if notes is not None:
-                    notes.note("dropped", "no data (all-zero shares)", question_id, at,
-                               f"{country}: every substantive share is 0")  # fmt: skip
+                notes.note("dropped", "no data (all-zero shares)", question_id, at,
+                           f"{country}: every substantive share is 0")  # fmt: skip
                 continue
             human.extend(
                 {"question_id": question_id, "country": country, "option": code,
