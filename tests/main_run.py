@@ -61,7 +61,10 @@ def e2e_config(mode: str = "run") -> dict:
             },
             # the invented fixture instead of the publisher's dataset (no network in tests)
             "aratrust": {"source": "tests/fixtures/aratrust/aratrust_fixture.csv"},
-            "hofstede": {"regions": HOFSTEDE_REGIONS, "cells": {"reasoning": ["zero"]}},
+            "hofstede": {
+                "regions": HOFSTEDE_REGIONS,
+                "cells": {"languages": ["en"], "reasoning": ["zero"]},
+            },
         },
         "generation": {
             "mode": mode,

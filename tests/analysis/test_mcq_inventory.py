@@ -260,8 +260,8 @@ def test_vsm_items_fixture_and_its_errors(tmp_path):
     lines = ITEMS.read_text(encoding="utf-8").splitlines()
     kept = [line for line in lines if not line.startswith("m13,")]
     without_m13 = _write(tmp_path / "items.csv", "\n".join(kept) + "\n")
-    with pytest.raises(BenchmarkError, match=r"items\.csv: no row for item\(s\) m13 \(column "
-                                             r"item; LTO needs m13, m14, m19, m22\)"):  # fmt: skip
+    needs = r"items\.csv: no English row for item\(s\) m13 \(column item; LTO needs m13, m14"
+    with pytest.raises(BenchmarkError, match=needs):
         read_items(without_m13)
     twice = _write(tmp_path / "twice.csv", "\n".join([*lines, lines[1]]) + "\n")
     with pytest.raises(BenchmarkError, match=r"twice\.csv: line 26, column item: item m01 appears "
@@ -305,3 +305,98 @@ def test_hofstede_plugin_asks_every_item_of_every_region(tmp_path):
     )  # fmt: skip
     us = frame[frame["country"] == "United States"].iloc[0]["prompt"]
     assert "an average person from the United States" in us and "1 = extremely important" in us
+
+
+# Invented stand-in translations (not the questionnaire's): an Arabic and a Turkish row for
+# two items; the other items then have English only.
+TRANSLATED_ROWS = (
+    'm01,"بند بديل ١ (مخترع للاختبارات): ما أهمية أمسية هادئة في البيت بالنسبة لك؟",'
+    "مهم جداً|مهم إلى حد كبير|مهم بعض الشيء|قليل الأهمية|غير مهم إطلاقاً,ar\n"
+    'm02,"بند بديل ٢ (مخترع للاختبارات): ما أهمية مدير يمكنك التحدث معه؟",'
+    "مهم جداً|مهم إلى حد كبير|مهم بعض الشيء|قليل الأهمية|غير مهم إطلاقاً,ar\n"
+    "m01,Yedek madde 1 (testler için uyduruldu): evde sakin bir akşam sizin için ne kadar "
+    "önemli?,son derece önemli|oldukça önemli|biraz önemli|pek önemli değil|hiç önemli değil,TR\n"
+)  # fmt: skip
+
+
+def _translated_items(tmp_path: Path, extra: str = TRANSLATED_ROWS) -> Path:
+    english = ITEMS.read_text(encoding="utf-8").splitlines()
+    lines = [english[0] + ",language"] + [line + "," for line in english[1:]]
+    path = tmp_path / "items.csv"
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def test_vsm_rows_in_other_languages_are_the_benchmarks_translations(tmp_path):
+    from culturalign.benchmarks.hofstede import read_items_file
+
+    questions, translations = read_items_file(_translated_items(tmp_path))
+    assert len(questions) == 24 and set(questions["question_id"]) == {
+        f"VSM-m{n:02d}" for n in range(1, 25)}  # fmt: skip
+    assert list(zip(translations["question_id"], translations["language"], strict=True)) == [
+        ("VSM-m01", "ar"), ("VSM-m02", "ar"), ("VSM-m01", "tr")]  # fmt: skip
+    arabic = translations.iloc[0]
+    assert arabic["text"].startswith("بند بديل ١")
+    assert arabic["options"].split(" | ")[0] == "مهم جداً"
+    assert set(translations["provenance"]) == {"human"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("m01,نص,أ|ب,ar\n", r"line 26, column options: 2 option texts in ar, but the English "
+                            r"scale of item m01 has 5"),
+        ("m30,نص,أ|ب|ج|د|هـ,ar\n", r"line 26, column item: a ar row for item m30, which has no "
+                                   r"English row"),
+        ("m01,نص,أ|ب|ج|د|هـ,arabic!\n", r"line 26, column language: 'arabic!' is not a "
+                                        r"language code"),
+        (TRANSLATED_ROWS.splitlines()[0] + "\n" + TRANSLATED_ROWS.splitlines()[0] + "\n",
+         r"line 27, column item: item m01 appears twice in ar \(first at .*line 26\)"),
+    ],
+)  # fmt: skip
+def test_vsm_translation_rows_that_do_not_fit_are_errors_naming_the_line(tmp_path, extra, message):
+    from culturalign.benchmarks.hofstede import read_items_file
+
+    with pytest.raises(BenchmarkError, match=message):
+        read_items_file(_translated_items(tmp_path, extra))
+
+
+def test_native_vsm_prompts_ask_each_region_in_its_language_through_the_workflow(tmp_path):
+    """Rule benchmark_translations writes the items file's own translations; the native
+    cell's prompts read them: Arabic for Saudi Arabia, English for the United States, and
+    a clear stop for Turkey's items that have no Turkish row."""
+    import subprocess
+    import sys
+
+    import yaml
+    from demo_model import copy_repo
+
+    repo = copy_repo(tmp_path / "repo")
+    items = _translated_items(tmp_path)
+    block = {"source": str(items), "regions": ["Saudi Arabia", "United States"],
+             "subset": {"questions": ["VSM-m01", "VSM-m02"]},
+             "cells": {"languages": ["en", "native"], "reasoning": ["zero"]}}  # fmt: skip
+    config = {"benchmarks": {"hofstede": block}, "run": {"benchmarks": ["hofstede"]}}
+    (repo / "vsm.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    target = "results/hofstede/prompts/native/persona/zero.parquet"
+    command = [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile",
+               "config/config.yaml", "vsm.yaml"]  # fmt: skip
+    ran = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "rule benchmark_translations" in ran.stdout + ran.stderr
+    own = pd.read_csv(repo / "results/hofstede/benchmark/translations.tsv", sep="\t")
+    assert sorted(set(own["language"])) == ["ar", "tr"]
+    prompts = pd.read_parquet(repo / target)
+    originals = prompts[prompts["variant"] == "original"].set_index(["country", "question_id"])
+    saudi = originals.loc[("Saudi Arabia", "VSM-m01")]
+    assert saudi["prompt_language"] == "ar"
+    assert "بند بديل ١" in saudi["prompt"] and "1 = مهم جداً" in saudi["prompt"]
+    assert "تخيّل أنك شخص عادي من" in saudi["prompt"]
+    us = originals.loc[("United States", "VSM-m02")]
+    assert us["prompt_language"] == "en" and "Stand-in item 2" in us["prompt"]
+
+    block["regions"] = ["Turkey"]
+    (repo / "vsm.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    ran = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False)
+    assert ran.returncode != 0
+    assert "no tr text for question VSM-m02" in ran.stdout + ran.stderr

@@ -89,14 +89,20 @@ def answers(benchmark: str) -> list[str]:
     return [ANSWERS.format(benchmark=benchmark, **cell) for cell in SETTINGS.cells(benchmark)]
 
 
+OWN_TRANSLATIONS = "results/{benchmark}/benchmark/translations.tsv"
+
+
 def prompt_setting(benchmark: str, name: str) -> str | None:
     """A benchmark's prompts.templates / prompts.translations, else its plug-in's own
-    templates, else the top-level one."""
+    (templates file; translations from its source), else the top-level one."""
     own = (config["benchmarks"][benchmark].get("prompts") or {}).get(name)
     if own:
         return own
-    if name == "templates" and BENCHMARKS[benchmark].templates:
-        return BENCHMARKS[benchmark].templates
+    plugin = BENCHMARKS[benchmark]
+    if name == "templates" and plugin.templates:
+        return plugin.templates
+    if name == "translations" and plugin.provides_translations:
+        return OWN_TRANSLATIONS.format(benchmark=benchmark)
     return config["prompts"].get(name)
 
 

@@ -62,3 +62,25 @@ for _key in selected_benchmarks():
     FINAL_TARGETS.extend(
         table(_key, name) for name in ("questions", "human", "populations", "data_notes")
     )
+
+
+# A source that carries its own translations (e.g. VSM 2013 items in several languages):
+# the table native prompts read unless prompts.translations names another.
+_OWN_TRANSLATIONS = [key for key, plugin in BENCHMARKS.items() if plugin.provides_translations]
+if _OWN_TRANSLATIONS:
+
+    rule benchmark_translations:
+        input:
+            unpack(lambda w: smk.source_inputs(BENCHMARKS[w.benchmark])),
+        output:
+            OWN_TRANSLATIONS,
+        wildcard_constraints:
+            benchmark=smk.alternation(_OWN_TRANSLATIONS),
+        params:
+            options=lambda w: config["benchmarks"][w.benchmark],
+        log:
+            log_path("benchmark_translations/{benchmark}"),
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/benchmark_translations.py"

@@ -35,7 +35,7 @@ _MISSING_TRANSLATIONS = sorted(
         for key, settings in SETTINGS.benchmarks.items()
         if "native" in settings.languages
         for path in [prompt_setting(key, "translations")]
-        if path and not Path(path).exists()
+        if path and not Path(path).exists() and path != OWN_TRANSLATIONS.format(benchmark=key)
     }
 )
 if _MISSING_TRANSLATIONS:

@@ -166,6 +166,9 @@ class Benchmark(ABC):
     schema: ClassVar[str] = ""
     """File name of the config-block schema under ``workflow/schemas/benchmarks/`` (or an
     absolute path, for a plug-in outside this package)."""
+    provides_translations: ClassVar[bool] = False
+    """Whether the source carries its own texts in other languages (:meth:`translations`),
+    which native prompts read when ``benchmarks.<key>.prompts.translations`` is not set."""
     hub_files: ClassVar[tuple[str, ...]] = ("*.parquet", "*.csv", "*.jsonl")
     """Which files of a ``source: hf://datasets/…`` repository make the benchmark (patterns;
     config ``files`` overrides)."""
@@ -242,6 +245,12 @@ class Benchmark(ABC):
     @abstractmethod
     def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(questions, human)`` from the source files (``human`` may be empty)."""
+
+    def translations(self, files: Mapping[str, Path]) -> pd.DataFrame:
+        """The source's own translation table (columns question_id, language, text, options,
+        provenance; the format of ``prompts.translations``), for plug-ins that
+        :attr:`provides_translations`."""
+        raise NotImplementedError(f"the {self.name} benchmark's source has no translations")
 
     def population_names(self, human: pd.DataFrame) -> list[str]:
         """The populations the benchmark knows, in its own order (default: as in ``human``)."""

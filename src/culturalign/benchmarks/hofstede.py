@@ -13,10 +13,17 @@ under its terms), so culturalign ships no item text: the user supplies the items
 - ``options`` — the answer scale's texts from 1 to 5 separated by ``|``, as the
   questionnaire gives them (any number of points >= 2).
 
+- ``language`` (optional) — the row's language (ISO 639 code; blank = ``en``). The VSM 2013
+  exists in many official translations: each item has its English row and may have one row
+  per other language (its text and its scale's texts, the same number of points). They are
+  the benchmark's own translation table, which native cells read (each region asked in its
+  first language) unless ``prompts.translations`` names another.
+
 Questions get the ids ``VSM-m01`` .. and number labels (1 .. 5) with the texts listed after
 the item. Every item is asked of every region (config ``regions``, plus every population of
 the ``populations`` CSV, which, when given, must then list the regions too: zones and codes
-are never guessed) in the persona framing, in English. An optional ``reference`` file
+are never guessed) in the persona framing, in English and (native cells) in the region's
+language. An optional ``reference`` file
 holds published country scores to compare with: Hofstede's dimension data matrix as
 published (``ctr;country;pdi;idv;mas;uai;ltowvs;ivr``, ``#NULL!`` for a missing score), or
 the long form (CSV/TSV/...: ``country``, ``dimension`` in PDI IDV MAS UAI LTO IVR, ``score``);
@@ -35,7 +42,7 @@ import pandas as pd
 
 from culturalign.benchmarks import register_benchmark
 from culturalign.benchmarks.base import Benchmark, CellSpace, labelled_options, option_labels
-from culturalign.benchmarks.populations import read_populations_csv
+from culturalign.benchmarks.populations import LANGUAGE_CODE, read_populations_csv
 from culturalign.errors import BenchmarkError
 from culturalign.io.user_files import is_blank, read_user_table, require_columns, where
 
@@ -58,10 +65,25 @@ DEFAULT_REGIONS = ("United States", "China", "Saudi Arabia", "Morocco", "Iran", 
 
 
 def read_items(path: str | Path) -> pd.DataFrame:
-    """The questions table of a VSM 2013 items file."""
+    """The questions table of a VSM 2013 items file (its English rows)."""
+    return read_items_file(path)[0]
+
+
+def read_item_translations(path: str | Path) -> pd.DataFrame:
+    """The items file's rows in other languages, as a translation table (question_id,
+    language, text, options, provenance)."""
+    return read_items_file(path)[1]
+
+
+TRANSLATION_TABLE_COLUMNS = ("question_id", "language", "text", "options", "provenance")
+
+
+def read_items_file(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(questions, translations)`` of a VSM 2013 items file: the English rows make the
+    questions, the rows of other languages (column ``language``) their translations."""
     frame = read_user_table(path, "VSM 2013 items file")
     require_columns(frame, ("item", "text", "options"))
-    rows, seen = [], {}
+    rows, translated, seen = [], [], {}
     for index, record in enumerate(frame.to_dict("records")):
         item = str(record["item"]).strip().lower()
         if not ITEM.match(item):
@@ -69,10 +91,11 @@ def read_items(path: str | Path) -> pd.DataFrame:
                 f"{where(frame, index, 'item')}: {record['item']!r} is not an item number "
                 "m01 .. m99"
             )
-        if item in seen:
+        language = _item_language(record.get("language"), where(frame, index, "language"))
+        if (item, language) in seen:
             raise BenchmarkError(f"{where(frame, index, 'item')}: item {item} appears twice "
-                                 f"(first at {seen[item]})")  # fmt: skip
-        seen[item] = where(frame, index)
+                                 f"in {language} (first at {seen[item, language]})")  # fmt: skip
+        seen[item, language] = where(frame, index)
         if is_blank(record["text"]):
             raise BenchmarkError(f"{where(frame, index, 'text')}: empty item text")
         texts = [t.strip() for t in str(record["options"]).split("|")]
@@ -81,6 +104,9 @@ def read_items(path: str | Path) -> pd.DataFrame:
                 f"{where(frame, index, 'options')}: expected the scale's option texts from 1 "
                 "upwards separated by '|', none empty"
             )
+        if language != "en":
+            translated.append((index, item, language, str(record["text"]).strip(), texts))
+            continue
         codes = list(range(1, len(texts) + 1))
         rows.append({
             "question_id": f"VSM-{item}", "source": "VSM 2013",
@@ -92,18 +118,42 @@ def read_items(path: str | Path) -> pd.DataFrame:
             "options": labelled_options(codes, option_labels(len(texts)), texts),
             "show_options": True, "gold": None,
         })  # fmt: skip
-    missing = [item for item in REQUIRED_ITEMS if item not in seen]
+    missing = [item for item in REQUIRED_ITEMS if (item, "en") not in seen]
     if missing:
         needs = {d: sorted({x for _, a, b in terms for x in (a, b)}) for d, terms in
                  DIMENSIONS.items()}  # fmt: skip
         who = [f"{d} needs {', '.join(items)}" for d, items in needs.items()
                if set(items) & set(missing)]  # fmt: skip
         raise BenchmarkError(
-            f"{path}: no row for item(s) {', '.join(missing)} (column item; {'; '.join(who)})"
+            f"{path}: no English row for item(s) {', '.join(missing)} (column item; "
+            f"{'; '.join(who)})"
         )
     questions = pd.DataFrame(rows)
     questions["gold"] = questions["gold"].astype("Int64")
-    return questions
+    points = dict(zip(questions["question_id"], questions["scale_max"], strict=True))
+    translations = []
+    for index, item, language, text, texts in translated:
+        question_id = f"VSM-{item}"
+        if question_id not in points:
+            raise BenchmarkError(f"{where(frame, index, 'item')}: a {language} row for item "
+                                 f"{item}, which has no English row")  # fmt: skip
+        if len(texts) != points[question_id]:
+            raise BenchmarkError(
+                f"{where(frame, index, 'options')}: {len(texts)} option texts in {language}, "
+                f"but the English scale of item {item} has {points[question_id]}"
+            )
+        translations.append((question_id, language, text, " | ".join(texts), "human"))
+    return questions, pd.DataFrame(translations, columns=list(TRANSLATION_TABLE_COLUMNS))
+
+
+def _item_language(value: object, at: str) -> str:
+    """A row's language: ``en`` when blank, else an ISO 639 code."""
+    if is_blank(value):
+        return "en"
+    language = str(value).strip().lower()
+    if not LANGUAGE_CODE.match(language):
+        raise BenchmarkError(f"{at}: {value!r} is not a language code (e.g. en, ar, fa, tr)")
+    return language
 
 
 MATRIX_COLUMNS = {"pdi": "PDI", "idv": "IDV", "mas": "MAS", "uai": "UAI", "ltowvs": "LTO",
@@ -197,9 +247,11 @@ class Hofstede(Benchmark):
 
     description = "Hofstede's VSM 2013 dimensions, answered as people of each region"
     kind = "inventory"
-    cells = CellSpace(languages=("en",), framings=("persona",), reasoning=("zero", "cot"))
+    cells = CellSpace(languages=("en", "native"), framings=("persona",),
+                      reasoning=("zero", "cot"))  # fmt: skip
     schema = "hofstede.schema.yaml"
     templates = "resources/prompts/hofstede.yaml"
+    provides_translations = True
 
     def source_files(self) -> dict[str, str]:
         files = super().source_files()
@@ -215,6 +267,10 @@ class Hofstede(Benchmark):
             columns=["question_id", "country", "option", "share", "nonsubstantive_share"]
         ).astype({"option": "int64", "share": "float64", "nonsubstantive_share": "float64"})
         return questions, human
+
+    def translations(self, files: Mapping[str, Path]) -> pd.DataFrame:
+        """The items file's rows in other languages (:func:`read_item_translations`)."""
+        return read_item_translations(files["source"])
 
     def population_names(self, human: pd.DataFrame) -> list[str]:
         """The configured regions, then every population of the populations CSV."""
