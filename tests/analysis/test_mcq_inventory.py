@@ -400,3 +400,29 @@ def test_native_vsm_prompts_ask_each_region_in_its_language_through_the_workflow
     ran = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False)
     assert ran.returncode != 0
     assert "no tr text for question VSM-m02" in ran.stdout + ran.stderr
+
+
+def test_category_accuracy_as_lighteval_reports_it():
+    """lighteval's AraTrust figure: the most probable option's accuracy per category and
+    their unweighted mean (its `all`), beside the mean over questions."""
+    from culturalign.analysis.mcq.report import category_accuracy, report_content
+
+    cell = {"model": "m", "language": "native", "framing": "neutral", "reasoning": "zero"}
+    summary = pd.DataFrame([
+        {**cell, "category": "all", "top_accuracy": 0.6},
+        {**cell, "category": "Ethics", "top_accuracy": 0.5},
+        {**cell, "category": "Privacy", "top_accuracy": 1.0},
+    ])  # fmt: skip
+    table = category_accuracy(summary)
+    assert table.loc[0, "mean over categories"] == pytest.approx(75.0)
+    assert table.loc[0, "mean over questions"] == pytest.approx(60.0)
+    assert table.loc[0, "Ethics"] == pytest.approx(50.0)
+    summary = summary.assign(accuracy=0.5, accuracy_ci_low=0.4, accuracy_ci_high=0.6,
+                             n_questions=10, refusal_rate=0.0, leakage_rate=0.0,
+                             circular_accuracy=math.nan)  # fmt: skip
+    tables = {"summary.csv": summary, "circular.csv": pd.DataFrame()}
+    sentences, sections = report_content(tables, "category_accuracy")
+    assert sections[0][2] is not summary and "lighteval" in sections[0][0]
+    assert "as lighteval reports AraTrust, 75.0%" in sentences[0]
+    plain, plain_sections = report_content(tables, None)
+    assert not any("lighteval" in title for title, _, _ in plain_sections)

@@ -36,10 +36,11 @@ PROVENANCE = {"revision": "rev-test-123", "engine": ("vllm", "9.9.9-test"),
 ENGINES = ("vllm", "torch", "transformers")
 SECTIONS = ("headlines", "metrics", "language", "reasoning", "zones", "sensitivity", "pca",
             "leakage", "robustness", "provenance")  # fmt: skip
-FIGURES = ("metric_bars", "consistency_bars", "en_native_scatter", "reasoning_deltas",
-           "zone_sensitivity", "pca_overview", "leakage_examples", f"pca_{MODEL}",
-           "robustness_flips", "robustness_snr", "robustness_position", "sensitive_items",
-           "triage_scores", "triage_curves", "persona_gain", "forest")  # fmt: skip
+FIGURES = ("country_similarity", "metric_bars", "consistency_bars", "en_native_scatter",
+           "reasoning_deltas", "zone_sensitivity", "pca_overview", "leakage_examples",
+           f"pca_{MODEL}", "robustness_flips", "robustness_snr", "robustness_position",
+           "sensitive_items", "triage_scores", "triage_curves", "persona_gain",
+           "forest")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -170,6 +171,9 @@ def test_report_is_self_contained_with_sections_and_figures(built):
     assert re.findall(r'href="([^"#]+)"', html) == ["../index.html"]  # the only link
     headlines = html[html.index('id="headlines"') : html.index('id="metrics"')]
     assert "mean NVAS ranges from" in headlines
+    # MENAValues' own measures lead; GlobalOpinionQA's per-country similarity follows them
+    assert html.index("Paper-level aggregates") < html.index('id="countries"')
+    assert "most similar to" not in headlines
     provenance = html[html.index('id="provenance"') :]
     for value in ("rev-test-123", "9.9.9-test", "tmplhash42", "0123abcd", "scikit-learn"):
         assert value in provenance, value

@@ -245,6 +245,50 @@ def test_both_benchmarks_get_metrics_a_report_and_the_index_links_them(workflow)
     assert 'href="menavalues/report.html"' in index and 'href="globalopinions/report.html"' in index
 
 
+def test_goqa_similarity_per_country_equals_scipy_and_leads_its_report(workflow):
+    """Durmus et al.'s measure recomputed from the shards' option distributions and the
+    human shares with scipy's Jensen-Shannon distance; each benchmark's report leads with its
+    publisher's measure and carries no other benchmark's section."""
+    from scipy.spatial.distance import jensenshannon
+
+    human = pd.read_parquet(workflow / "results/globalopinions/benchmark/human.parquet")
+    shares = {key: dict(zip(g["option"], g["share"], strict=True))
+              for key, g in human.groupby(["question_id", "country"])}  # fmt: skip
+    expected: dict[tuple[str, str], list[float]] = {}
+    for language, framing, reasoning in GOQA_CELLS:
+        frame = pd.read_parquet(workflow / shard(language, framing, reasoning,
+                                                 benchmark="globalopinions"))  # fmt: skip
+        for row in frame[frame["variant"] == "original"].itertuples():
+            probs = {entry["option"]: entry["prob"] for entry in row.option_probs}
+            countries = GOQA_COUNTRIES if pd.isna(row.country) else [row.country]
+            for country in countries:
+                people = shares.get((row.question_id, country))
+                if people is None:
+                    continue
+                codes = sorted(set(probs) | set(people))
+                distance = jensenshannon([probs.get(c, 0.0) for c in codes],
+                                         [people.get(c, 0.0) for c in codes], base=2)  # fmt: skip
+                expected.setdefault((framing, country), []).append(1.0 - float(distance))
+    table = pd.read_csv(workflow / "results/globalopinions/metrics/country_similarity.csv")
+    assert len(table) == len(expected)
+    for row in table.itertuples():
+        values = expected[(row.framing, row.country)]
+        assert row.similarity == pytest.approx(np.mean(values), abs=1e-9)
+        assert row.n_questions == len(values)
+    goqa = (workflow / "results/globalopinions/report.html").read_text(encoding="utf-8")
+    assert goqa.index('id="countries"') < goqa.index('id="headlines"')
+    headlines = goqa[goqa.index('id="headlines"') : goqa.index('id="metrics"')]
+    assert "(default prompting: en/neutral/zero): most similar to" in headlines
+    assert "Paper-level aggregates" not in goqa
+    mena = (workflow / "results/menavalues/report.html").read_text(encoding="utf-8")
+    assert "Paper-level aggregates" in mena
+    assert mena.index('id="metrics"') < mena.index('id="countries"')
+    aratrust = (workflow / "results/aratrust/report.html").read_text(encoding="utf-8")
+    tables = aratrust[aratrust.index('id="tables"') :]
+    assert tables.index("as lighteval reports it") < tables.index("Circular accuracy")
+    assert "as lighteval reports AraTrust" in aratrust
+
+
 def test_three_benchmarks_one_run_reports_and_index(workflow):
     index = (workflow / "results" / "index.html").read_text(encoding="utf-8")
     for benchmark in ("menavalues", "globalopinions", "aratrust", "hofstede"):

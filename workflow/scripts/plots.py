@@ -21,6 +21,8 @@ def main(snakemake):
     items = pd.read_parquet(snakemake.input.item_scores)
     coordinates = pd.read_parquet(snakemake.input.coordinates)
     collapse = read_csv(snakemake.input.collapse)
+    plots.country_similarity(read_csv(snakemake.input.country_similarity),
+                             stem("country_similarity"))  # fmt: skip
     plots.metric_bars(read_csv(snakemake.input.summary), stem("metric_bars"))
     plots.consistency_bars(read_csv(snakemake.input.consistency_summary), stem("consistency_bars"))
     plots.en_native_scatter(items, stem("en_native_scatter"))

@@ -55,6 +55,8 @@ def main(snakemake):
             else pd.DataFrame(),
             roundtrip=read_csv(snakemake.input.roundtrip),
         ),
+        country_similarity=read_csv(snakemake.input.country_similarity),
+        publisher_measure=snakemake.params.publisher_measure,
         figures=figures,
         provenance=provenance,
         provenance_json=provenance_json,

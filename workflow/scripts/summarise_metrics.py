@@ -11,7 +11,11 @@ from culturalign.analysis.survey.findings import (
     findings_table,
     roundtrip_findings,
 )
-from culturalign.analysis.survey.metrics import consistency_summary, summary_table
+from culturalign.analysis.survey.metrics import (
+    consistency_summary,
+    country_similarity,
+    summary_table,
+)
 from culturalign.io.files import write_csv_atomic
 
 
@@ -30,6 +34,7 @@ def main(snakemake):
     by_category = findings_by_category(items, questions, settings)
     write_csv_atomic(by_category, snakemake.output.findings_by_category)
     write_csv_atomic(roundtrip_findings(items, consistency, settings), snakemake.output.roundtrip)
+    write_csv_atomic(country_similarity(items, settings), snakemake.output.country_similarity)
     logging.getLogger("culturalign").info(
         "%d cells summarised, %d findings rows (%d resamples, seed %d)",
         len(summary), len(findings), settings.bootstrap_resamples, settings.seed,

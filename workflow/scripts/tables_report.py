@@ -19,7 +19,7 @@ def main(snakemake):
         name = Path(path).name
         tables[name] = pd.read_parquet(path) if name.endswith(".parquet") else read_csv(path)
     kind = get_kind(snakemake.params.kind)
-    headlines, sections = kind.tables_report(tables)
+    headlines, sections = kind.tables_report(tables, snakemake.params.publisher_measure)
     summary = tables.get("summary.csv", pd.DataFrame())
     provenance, provenance_json = shard_provenance(snakemake.input.shards)
     build_tables_report(

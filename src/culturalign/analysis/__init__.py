@@ -58,11 +58,12 @@ class AnalysisKind:
         raise NotImplementedError
 
     def tables_report(
-        self, tables: Mapping[str, pd.DataFrame]
+        self, tables: Mapping[str, pd.DataFrame], publisher_measure: str | None = None
     ) -> tuple[list[str], list[tuple[str, str, pd.DataFrame]]]:
         """For a kind whose report is headlines and tables (the shared
         ``benchmark_report`` template): the headline sentences and the (title, file name,
-        table) sections, from its tables by file name. Kinds with a report of their own
+        table) sections, from its tables by file name, led by the benchmark's
+        ``publisher_measure`` where the kind knows it. Kinds with a report of their own
         (survey) do not implement it."""
         raise NotImplementedError(f"analysis kind {self.name!r} writes its own report")
 

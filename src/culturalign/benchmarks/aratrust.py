@@ -204,6 +204,7 @@ class AraTrust(Benchmark):
         "AraTrust: Arabic trustworthiness multiple-choice questions (Alghamdi et al. 2025)"
     )
     kind = "mcq"
+    publisher_measure = "category_accuracy"
     cells = CellSpace(languages=("native",), framings=("neutral",), reasoning=("zero", "cot"))
     schema = "aratrust.schema.yaml"
     templates = "resources/prompts/aratrust.yaml"

@@ -166,6 +166,12 @@ class Benchmark(ABC):
     schema: ClassVar[str] = ""
     """File name of the config-block schema under ``workflow/schemas/benchmarks/`` (or an
     absolute path, for a plug-in outside this package)."""
+    publisher_measure: ClassVar[str | None] = None
+    """The measure the benchmark's publishers report, which its report leads with (the kind
+    renders it): ``nvas`` (MENAValues, with the authors' paper-level aggregates),
+    ``country_similarity`` (GlobalOpinionQA: 1 - Jensen-Shannon distance per country),
+    ``category_accuracy`` (AraTrust: accuracy per category and their mean, as lighteval
+    reports it); ``None``: the kind's own headline."""
     provides_translations: ClassVar[bool] = False
     """Whether the source carries its own texts in other languages (:meth:`translations`),
     which native prompts read when ``benchmarks.<key>.prompts.translations`` is not set."""

@@ -189,6 +189,7 @@ class GlobalOpinions(Benchmark):
 
     description = "GlobalOpinionQA (Pew Global Attitudes and WVS items, Durmus et al. 2023)"
     kind = "survey"
+    publisher_measure = "country_similarity"
     schema = "globalopinions.schema.yaml"
     hub_files = ("data/global_opinions.csv",)
 

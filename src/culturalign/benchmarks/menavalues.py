@@ -298,6 +298,7 @@ class MenaValues(Benchmark):
 
     description = "MENAValues: WVS-7 and Arab Opinion Index 2022, 16 MENA countries"
     kind = "survey"
+    publisher_measure = "nvas"
     schema = "menavalues.schema.yaml"
 
     def read(self, files: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:

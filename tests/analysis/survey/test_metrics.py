@@ -682,3 +682,35 @@ def test_a_matrix_with_nothing_to_compare_has_an_empty_consistency_table(synthet
     items = M.item_table(kit.load_shards(persona), questions, human, zones, MetricsSettings())
     table = M.consistency_table(items, "default")
     assert table.empty and list(table.columns) == M.CONSISTENCY_COLUMNS
+
+
+def test_similarity_per_country_is_the_mean_over_its_questions_ranked():
+    """Durmus et al.'s per-country similarity from planted item values: the mean over a
+    country's questions of 1 - JS distance; rank 1 = most similar; other variants and
+    unscored items (refusals: NaN) left out; a country with no scored item has no row."""
+    cell = {"model": "m", "language": "en", "framing": "neutral", "reasoning": "zero"}
+    planted = {"Japan": [0.9, 0.7, 0.8], "Kenya": [0.4, 0.6, 0.5], "Peru": [0.95, 0.85, 0.9]}
+    rows = [{**cell, "variant": "original", "question_id": f"Q{k}", "country": country,
+             "jsd_similarity": value}
+            for country, values in planted.items() for k, value in enumerate(values)]  # fmt: skip
+    rows += [
+        {**cell, "variant": "paraphrase-1", "question_id": "Q0", "country": "Kenya",
+         "jsd_similarity": 0.0},
+        {**cell, "variant": "original", "question_id": "Q3", "country": "Kenya",
+         "jsd_similarity": math.nan},
+        {**cell, "variant": "original", "question_id": "Q0", "country": "Chad",
+         "jsd_similarity": math.nan},
+        {**cell, "framing": "persona", "variant": "original", "question_id": "Q0",
+         "country": "Kenya", "jsd_similarity": 0.3},
+    ]  # fmt: skip
+    table = M.country_similarity(pd.DataFrame(rows), MetricsSettings(bootstrap_resamples=200))
+    neutral = table[table["framing"] == "neutral"].set_index("country")
+    assert list(neutral.index) == ["Peru", "Japan", "Kenya"]  # most similar first
+    assert neutral["rank"].tolist() == [1, 2, 3]
+    for country, values in planted.items():
+        assert neutral.loc[country, "similarity"] == pytest.approx(np.mean(values), abs=1e-12)
+        assert neutral.loc[country, "n_questions"] == 3
+        assert neutral.loc[country, "ci_low"] <= np.mean(values) <= neutral.loc[country, "ci_high"]
+        assert min(values) - 1e-12 <= neutral.loc[country, "ci_low"]
+    persona = table[table["framing"] == "persona"]
+    assert persona[["country", "similarity", "rank"]].values.tolist() == [["Kenya", 0.3, 1]]

@@ -74,6 +74,7 @@ rule mcq_report:
         benchmark=lambda w: w.benchmark,
         kind="mcq",
         description=lambda w: BENCHMARKS[w.benchmark].description,
+        publisher_measure=lambda w: BENCHMARKS[w.benchmark].publisher_measure,
         cells=lambda w: SETTINGS.benchmarks[w.benchmark].prompt_cells(),
     log:
         log_path("report/{benchmark}"),

@@ -203,6 +203,7 @@ rule ratings_report:
         benchmark=lambda w: w.benchmark,
         kind="ratings",
         description=lambda w: BENCHMARKS[w.benchmark].description,
+        publisher_measure=lambda w: BENCHMARKS[w.benchmark].publisher_measure,
         cells=lambda w: SETTINGS.benchmarks[w.benchmark].prompt_cells(),
     log:
         log_path("report/{benchmark}"),

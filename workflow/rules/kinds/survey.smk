@@ -53,6 +53,8 @@ rule summarise_metrics:
         findings_by_category="results/{benchmark}/metrics/findings_by_category.csv",
         # cross-lingual findings restricted to native texts that passed their round trip
         roundtrip="results/{benchmark}/metrics/roundtrip_findings.csv",
+        # GlobalOpinionQA's measure: similarity (1 - Jensen-Shannon distance) per country
+        country_similarity="results/{benchmark}/metrics/country_similarity.csv",
     params:
         metrics=config["metrics"],
     log:
@@ -163,6 +165,7 @@ for _key in benchmarks_of_kind("survey"):
 
 FIGURE_NAMES = {
     # name: (report category, caption file)
+    "country_similarity": ("1. Metrics", "country_similarity.rst"),
     "metric_bars": ("1. Metrics", "metric_bars.rst"),
     "consistency_bars": ("1. Metrics", "consistency_bars.rst"),
     "en_native_scatter": ("2. Language and reasoning", "en_native_scatter.rst"),
@@ -223,6 +226,7 @@ rule plots:
         triage=rules.sensitivity.output.triage,
         triage_items=rules.sensitivity.output.triage_items,
         persona_gain=rules.sensitivity.output.persona_gain,
+        country_similarity=rules.summarise_metrics.output.country_similarity,
     output:
         **{
             name: report(
@@ -285,6 +289,7 @@ rule report:
         published_aggregates=lambda w: published_aggregates_input(w.benchmark, config),
         item_scores=rules.compute_metrics.output.item_scores,
         roundtrip=rules.summarise_metrics.output.roundtrip,
+        country_similarity=rules.summarise_metrics.output.country_similarity,
         review=lambda w: [f"results/{w.benchmark}/translations/review.csv"]
         if w.benchmark in translated_benchmarks() else [],
         # Read for their provenance metadata only (model, revision, engine, template hash).
@@ -301,6 +306,7 @@ rule report:
     params:
         benchmark=lambda w: w.benchmark,
         description=lambda w: BENCHMARKS[w.benchmark].description,
+        publisher_measure=lambda w: BENCHMARKS[w.benchmark].publisher_measure,
         published_as={key: model.get("published_as") for key, model in config["models"].items()},
     log:
         log_path("report/{benchmark}"),

@@ -41,6 +41,8 @@ class InventoryKind(AnalysisKind):
             )
         return f"dimension indices for {int(expected['n_regions'].max())} regions (no reference)"
 
-    def tables_report(self, tables: Mapping[str, pd.DataFrame]):
+    def tables_report(
+        self, tables: Mapping[str, pd.DataFrame], publisher_measure: str | None = None
+    ):
 
         return report_content(tables)

@@ -38,6 +38,8 @@ class MultipleChoiceKind(AnalysisKind):
             f"{circular}; refusals {fmt(100 * overall['refusal_rate'].mean())}%"
         )
 
-    def tables_report(self, tables: Mapping[str, pd.DataFrame]):
+    def tables_report(
+        self, tables: Mapping[str, pd.DataFrame], publisher_measure: str | None = None
+    ):
 
-        return report_content(tables)
+        return report_content(tables, publisher_measure)

@@ -59,7 +59,9 @@ class RatingsKind(AnalysisKind):
             f"{best['reasoning']})"
         )
 
-    def tables_report(self, tables: Mapping[str, pd.DataFrame]):
+    def tables_report(
+        self, tables: Mapping[str, pd.DataFrame], publisher_measure: str | None = None
+    ):
         from culturalign.analysis.ratings.report import report_content
 
         return report_content(tables)

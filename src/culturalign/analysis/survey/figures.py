@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from culturalign.analysis.survey.metrics import DURMUS_CONDITIONS  # noqa: E402
 from culturalign.constants import FRAMINGS, ORIGINAL_VARIANT  # noqa: E402
 from culturalign.reporting.figures import (  # noqa: E402
     CELL_COLORS,
@@ -37,6 +38,55 @@ SUMMARY_METRICS: dict[str, tuple[str, str, str, str]] = {
     "refusal": ("refusal_rate", "refusal_rate_ci_low", "refusal_rate_ci_high", "refusal rate"),
     "leakage": ("leakage_rate", "leakage_rate_ci_low", "leakage_rate_ci_high", "leakage rate"),
 }
+
+
+def country_similarity(table: pd.DataFrame, stem: str | Path, max_cells: int = 4) -> list[Path]:
+    """A panel per model: each country's similarity (1 − JS distance) in up to ``max_cells``
+    zero-shot cells (Durmus et al.'s default, cross-national and linguistic prompting first),
+    countries ordered by the first cell; whiskers = 95% bootstrap interval over questions."""
+    if table.empty:
+        return empty_figure(stem, "Similarity per country", "no country has a scored question")
+    models = sorted(table["model"].unique())
+    cells = list(dict.fromkeys(map(tuple, table[["language", "framing", "reasoning"]]
+                                   .drop_duplicates().to_numpy())))  # fmt: skip
+    names = {(language, framing, "zero"): f"{language}/{framing}/zero ({name})"
+             for language, framing, name in DURMUS_CONDITIONS}  # fmt: skip
+    cells.sort(key=lambda cell: (cell not in names, cell[2] != "zero", cell))
+    cells = cells[:max_cells]
+    countries = table["country"].nunique()
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(5.0 * len(models), 1.2 + 0.22 * countries), squeeze=False,
+        constrained_layout=True,
+    )  # fmt: skip
+    colors = plt.get_cmap("tab10")
+    for ax, model in zip(axes.flat, models, strict=True):
+        data = table[table["model"] == model]
+        first = data[(data[["language", "framing", "reasoning"]].apply(tuple, axis=1)
+                      == cells[0])]  # fmt: skip
+        order = list(first.sort_values("similarity")["country"])
+        order += sorted(set(data["country"]) - set(order))
+        position = {country: y for y, country in enumerate(order)}
+        for k, cell in enumerate(cells):
+            rows = data[(data["language"] == cell[0]) & (data["framing"] == cell[1])
+                        & (data["reasoning"] == cell[2])].dropna(subset=["similarity"])  # fmt: skip
+            if rows.empty:
+                continue
+            ys = rows["country"].map(position) + (k - (len(cells) - 1) / 2) * 0.15
+            ax.errorbar(
+                rows["similarity"], ys,
+                xerr=[(rows["similarity"] - rows["ci_low"]).clip(lower=0),
+                      (rows["ci_high"] - rows["similarity"]).clip(lower=0)],
+                fmt="o", ms=3.5, elinewidth=0.7, color=colors(k),
+                label=names.get(cell, "/".join(cell)),
+            )  # fmt: skip
+        ax.set_yticks(range(len(order)), order)
+        ax.set_xlabel("similarity (1 − JS distance)")
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title(model)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, title="cell")
+    fig.suptitle("Similarity to each country's answers (Durmus et al. 2023)")
+    return save(fig, stem)
 
 
 def metric_bars(summary: pd.DataFrame, stem: str | Path) -> list[Path]:

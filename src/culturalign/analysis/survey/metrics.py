@@ -474,6 +474,38 @@ def summary_table(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+DURMUS_CONDITIONS = (("en", "neutral", "default"), ("en", "persona", "cross-national"),
+                     ("native", "persona", "linguistic"))  # fmt: skip
+"""GlobalOpinionQA's prompting conditions (Durmus et al. 2023) as culturalign cells:
+(language, framing, their name)."""
+COUNTRY_SIMILARITY_COLUMNS = (*CELL_KEYS, "country", "similarity", "ci_low", "ci_high",
+                              "n_questions", "rank")  # fmt: skip
+
+
+def country_similarity(items: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
+    """GlobalOpinionQA's measure (Durmus et al. 2023): per cell and country, the mean over the
+    country's questions of ``1 - JS distance`` (base 2) between the model's option
+    distribution and the country's, with a 95% bootstrap interval over questions; ``rank``
+    1 = the country the model is most similar to in that cell. Their default, cross-national
+    and linguistic prompting are the en/neutral, en/persona and native/persona cells."""
+    rows = []
+    scored = original_only(items)
+    scored = scored[scored["country"].notna() & scored["jsd_similarity"].notna()]
+    for key, group in scored.groupby([*CELL_KEYS, "country"], sort=True):
+        mean, low, high, n = cluster_bootstrap(
+            group["jsd_similarity"].astype(float), group["question_id"],
+            settings.bootstrap_resamples, settings.seed,
+        )  # fmt: skip
+        rows.append({**dict(zip((*CELL_KEYS, "country"), key, strict=True)), "similarity": mean,
+                     "ci_low": low, "ci_high": high, "n_questions": n})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=list(COUNTRY_SIMILARITY_COLUMNS[:-1]))
+    frame["rank"] = (
+        frame.groupby(list(CELL_KEYS))["similarity"].rank(ascending=False, method="min")
+        .astype("Int64")
+    )  # fmt: skip
+    return frame.sort_values([*CELL_KEYS, "rank", "country"], ignore_index=True)
+
+
 def consistency_summary(consistency: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
     """Mean and 95% question-bootstrap interval of CLCS (per framing), FCS and SPD (per
     language), per model and reasoning. Long format: one row per (metric, cell)."""

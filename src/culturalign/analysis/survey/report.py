@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from culturalign.analysis.survey.metrics import DURMUS_CONDITIONS
 from culturalign.io.files import write_text_atomic
 from culturalign.reporting.html import (
     data_notes_context,
@@ -140,6 +141,28 @@ def headline_sentences(
     return sentences
 
 
+def country_similarity_sentences(table: pd.DataFrame) -> list[str]:
+    """Per model and zero-shot cell of Durmus et al.'s conditions: the countries the model's
+    answers are most and least similar to (from metrics/country_similarity.csv)."""
+    sentences: list[str] = []
+    if table.empty:
+        return sentences
+    for language, framing, condition in DURMUS_CONDITIONS:
+        cell = table[(table["language"] == language) & (table["framing"] == framing)
+                     & (table["reasoning"] == "zero")].dropna(subset=["similarity"])  # fmt: skip
+        for model, rows in cell.groupby("model", sort=True):
+            rows = rows.sort_values("similarity", ascending=False)
+            top, bottom = rows.iloc[0], rows.iloc[-1]
+            sentences.append(
+                f"{model} ({condition} prompting: {language}/{framing}/zero): most similar to "
+                f"{top['country']} ({top['similarity']:.3f}, 95% CI {top['ci_low']:.3f}–"
+                f"{top['ci_high']:.3f}), least to {bottom['country']} "
+                f"({bottom['similarity']:.3f}) of {len(rows)} countries; mean over countries "
+                f"{rows['similarity'].mean():.3f}."
+            )
+    return sentences
+
+
 def _pooled_robust(robust: pd.DataFrame) -> pd.DataFrame:
     if robust.empty:
         return robust
@@ -174,8 +197,14 @@ def build_report(
     sensitivity_tables: SensitivityTables | None = None,
     run_aggregates: pd.DataFrame | None = None,
     translations: TranslationTables | None = None,
+    country_similarity: pd.DataFrame | None = None,
+    publisher_measure: str | None = None,
 ) -> Path:
-    """Render results/{benchmark}/report.html: one self-contained file (figures inlined)."""
+    """Render results/{benchmark}/report.html: one self-contained file (figures inlined).
+
+    ``publisher_measure`` (the plug-in's): ``country_similarity`` (GlobalOpinionQA) leads the
+    report with similarity per country; ``nvas`` (MENAValues) adds the paper-level aggregates
+    as its authors quote them; other benchmarks get neither lead nor aggregates."""
     tables = sensitivity_tables or SensitivityTables()
     translated = translations or TranslationTables()
     uri = {name: image_data_uri(path) for name, path in figures.items()}
@@ -218,7 +247,14 @@ def build_report(
         built=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         commit=commit,
         models=models,
+        publisher_measure=publisher_measure,
+        country_similarity_table=html_table(_frame(country_similarity), 3, max_rows=400),
         headlines=[
+            *(
+                country_similarity_sentences(_frame(country_similarity))
+                if publisher_measure == "country_similarity"
+                else []
+            ),
             *headline_sentences(summary, findings, stats, collapse, robust_findings),
             *sensitivity_sentences(tables),
             *category_sentences(findings_by_category),
