@@ -1,7 +1,8 @@
 """Hub sources (``source: hf://datasets/...``): fetched with huggingface_hub at a pinned
-commit, from a hub cache filled here and read offline (HF_HUB_OFFLINE=1: the real download
-code path, no network), or from a hub that cannot be reached; each run in a child process,
-as the workflow's download job is, since huggingface_hub reads its settings at import."""
+commit over HTTP from a loopback stand-in for the Hub (``HF_ENDPOINT``, tests/hub_server.py),
+from a hub cache filled here and read offline (HF_HUB_OFFLINE=1), or from a hub that cannot
+be reached; each run in a child process, as the workflow's download job is, since
+huggingface_hub reads its settings at import."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hub_server import serve_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 GOQA = REPO / "tests/fixtures/globalopinions/goqa_fixture.csv"
@@ -80,6 +82,36 @@ def test_a_checksum_mismatch_an_unknown_revision_and_an_unreachable_hub_write_no
     assert not out.exists() or not any(out.iterdir())  # not even a partial file
 
 
+def test_a_dataset_is_downloaded_over_http_from_a_loopback_hub(tmp_path):
+    """The real download path (tree listing, HEAD, GET) against HF_ENDPOINT; only the files
+    the benchmark needs are fetched; a wrong checksum and an unknown commit fail cleanly,
+    naming the config key and the URL, with nothing written."""
+    files = {"data/global_opinions.csv": GOQA.read_bytes(), "README.md": b"# not a table"}
+    with serve_dataset("Anthropic/llm_global_opinions", REVISION, files) as hub:
+        online = {"HF_ENDPOINT": hub["endpoint"], "HF_HUB_OFFLINE": "0"}
+        ran = fetch(tmp_path, OPTIONS, **online)
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        fetched = [path for method, path in hub["requests"] if method == "GET"
+                   and "/resolve/" in path]  # fmt: skip
+        assert fetched == [f"/datasets/Anthropic/llm_global_opinions/resolve/{REVISION}/"
+                           "data/global_opinions.csv"]  # fmt: skip
+        export = pd.read_parquet(tmp_path / "out" / "x.parquet")
+        assert export.equals(pd.read_csv(GOQA, dtype=str, keep_default_na=False))
+        (tmp_path / "out" / "x.parquet").unlink()
+
+        wrong = {**OPTIONS, "sha256": {"data/global_opinions.csv": "0" * 64}}
+        ran = fetch(tmp_path, wrong, **online, HF_HUB_CACHE=str(tmp_path / "other"))
+        assert ran.returncode != 0 and "benchmarks.goqa.source" in ran.stderr
+        assert "global_opinions.csv: checksum mismatch" in ran.stderr
+        unknown = "2" * 40
+        ran = fetch(tmp_path, {**OPTIONS, "revision": unknown}, **online)
+        assert ran.returncode != 0
+        assert f"no such revision {unknown} in Anthropic/llm_global_opinions" in ran.stderr
+        url = f"{hub['endpoint']}/datasets/Anthropic/llm_global_opinions/tree/{unknown}"
+        assert url in ran.stderr
+    assert not any((tmp_path / "out").iterdir())
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -98,24 +130,29 @@ def test_a_hub_source_must_be_a_pinned_dataset(options, message):
 
 
 def test_the_workflow_downloads_a_hub_source_and_imports_its_export(tmp_path):
-    """Rule download_source through huggingface_hub, then the plug-in reads the export."""
+    """Rule download_source through huggingface_hub from the loopback hub, then the plug-in
+    reads the export."""
     import yaml
     from demo_model import copy_repo
 
     from culturalign.io.tables import read_metadata
 
-    fill_cache(tmp_path / "hub")
     repo = copy_repo(tmp_path / "repo")
     config = {"benchmarks": {"globalopinions": {**OPTIONS, "share_tolerance": 0.5}},
               "run": {"benchmarks": ["globalopinions"]}}  # fmt: skip
     (repo / "hub.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     target = "results/globalopinions/benchmark/questions.parquet"
-    ran = subprocess.run(
-        [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile",
-         "config/globalopinions.yaml", "hub.yaml"],
-        cwd=repo, capture_output=True, text=True, check=False,
-        env={**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
+    with serve_dataset("Anthropic/llm_global_opinions", REVISION,
+                       {"data/global_opinions.csv": GOQA.read_bytes()}) as hub:  # fmt: skip
+        ran = subprocess.run(
+            [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile",
+             "config/globalopinions.yaml", "hub.yaml"],
+            cwd=repo, capture_output=True, text=True, check=False,
+            env={**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "0",
+                 "HF_ENDPOINT": hub["endpoint"]},
+        )  # fmt: skip
+    assert ("GET", f"/datasets/Anthropic/llm_global_opinions/resolve/{REVISION}/"
+            "data/global_opinions.csv") in hub["requests"]  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "rule download_source" in ran.stdout + ran.stderr
     export = (
