@@ -333,3 +333,67 @@ def test_api_bodies_carry_each_requests_temperature_and_seed():
     # a server fills unset fields from the model's generation_config: sampled ones say all
     assert (sampled["temperature"], sampled["seed"]) == (0.7, 12)
     assert (sampled["top_p"], sampled["top_k"]) == (1.0, -1)
+
+
+def independent_probs(model, prefix, options, continuation) -> list[float]:
+    """Each option teacher-forced after the prompt in its own transformers forward pass
+    (float64 softmax): P = prod P(token) * (1 - P(next token extends the label))."""
+    import torch
+
+    values = []
+    with torch.no_grad():
+        for option in options:
+            ids = torch.tensor([list(prefix) + list(option)])
+            logprobs = torch.log_softmax(model(ids).logits[0].double(), dim=-1)
+            start = len(prefix) - 1
+            chain = sum(float(logprobs[start + j, token]) for j, token in enumerate(option))
+            end = 1.0 - float(logprobs[-1, sorted(continuation)].exp().sum())
+            values.append(math.exp(chain) * max(end, 0.0))
+    total = math.fsum(values)
+    return [value / total for value in values]
+
+
+@pytest.mark.e2e
+def test_hf_scores_each_option_tree_in_one_pass_exactly(tmp_path):
+    """transformers: one forward pass per prompt over the prompt and its whole option tree
+    (numbers with two-token labels, letters with end masses; prompts of different lengths
+    padded into one batch) gives the per-node requests' distributions (1e-5) and an
+    independent forward pass per option's (1e-4); one batch or one prompt at a time, the
+    same."""
+    from demo_model import demo_model_dir
+
+    from culturalign.scoring.exact import score_items
+
+    spec = ModelSpec.from_config("demo", {"path": str(demo_model_dir()), "engine": "hf",
+                                          "dtype": "float32", "device": "cpu"})  # fmt: skip
+    engine = load_engine(spec, threads=2, cache_dir=tmp_path / "cache")
+    items = scoring_items(engine.tokenizer)
+    stats: dict[str, int] = {}
+    tree = score_with_engine(engine, items, stats=stats)
+    assert stats == {"score_requests": len(items), "mass_requests": 0,
+                     "nodes_from_generation": 0}  # fmt: skip
+    # the per-node requests and the independent passes on a 21-option item (two-token
+    # labels), a four-option one and a lettered one, after the prompt and after a cue
+    checked = [0, 2, 3, 6, 7]
+    tree_checked = [tree[i] for i in checked]
+    per_node = score_items(engine.next_token_logprobs, [items[i] for i in checked],
+                           next_token_mass=engine.next_token_mass)  # fmt: skip
+    engine.batch_size = 1
+    alone = score_with_engine(engine, items)
+
+    def gap(rows, others) -> float:
+        return max(abs(a - b) for row, other in zip(rows, others, strict=True)
+                   for a, b in zip(row, other, strict=True))  # fmt: skip
+
+    # letters' end factor is 1 - P(a letter-like token), numbers' 1 - P(a digit-like token)
+    reference = [independent_probs(engine.model, items[i].prefix_ids, items[i].option_ids,
+                                   items[i].end.continuation) for i in checked]  # fmt: skip
+    assert all(math.fsum(row) == pytest.approx(1.0, abs=1e-9) for row in tree)
+    worst_requests, worst_alone = gap(tree_checked, per_node), gap(tree, alone)
+    worst_independent = gap(tree_checked, reference)
+    print(f"one pass vs per-node requests {worst_requests:.2g}, vs one prompt at a time "
+          f"{worst_alone:.2g}, vs independent forward {worst_independent:.2g}")  # fmt: skip
+    assert worst_requests <= 1e-5 and worst_alone <= 1e-5 and worst_independent <= 1e-4
+    assert any(len(option) > 1 for i in checked for option in items[i].option_ids)
+    assert any(items[i].end.by_mass for i in checked)
+    engine.close()

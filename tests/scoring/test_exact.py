@@ -40,6 +40,7 @@ from culturalign.scoring.exact import (
     option_logprobs,
     option_token_ids,
     score_items,
+    score_items_by_tree,
     token_bytes,
     tree_nodes,
 )
@@ -537,3 +538,71 @@ def test_log_mass_sums_a_set_or_its_complement():
     # the sampled token listed twice (as vLLM does with logprobs=-1) counts once
     doubled = MassRequest((9,), frozenset({3}), complement=True)
     assert math.exp(log_mass([3, *ids], [logprobs[3], *logprobs], doubled)) == pytest.approx(0.6)
+
+
+# --- whole option trees in one request per prompt ------------------------------------------
+
+
+def tree_engine(next_token_logprobs, next_token_mass=None):
+    """tree_logprobs from per-node functions (the answers a one-pass engine must give), and
+    the tree requests it received."""
+    from culturalign.engines.base import TreeResult
+
+    received = []
+
+    def tree_logprobs(requests):
+        received.extend(requests)
+        results = []
+        for request in requests:
+            found = {node: next_token_logprobs(
+                         [ScoreRequest(request.prompt_ids + node, wanted)])[0]
+                     for node, wanted in request.candidates.items()}  # fmt: skip
+            masses = {node: next_token_mass(
+                          [MassRequest(request.prompt_ids + node, tokens, complement)])[0]
+                      for node, (tokens, complement) in request.masses.items()}  # fmt: skip
+            results.append(TreeResult(found, masses))
+        return results
+
+    return tree_logprobs, received
+
+
+def test_one_tree_request_per_prompt_gives_the_per_node_distributions():
+    """Numbers (multi-token labels), letters (end masses) and nodes known from a generation:
+    the same distributions as per-node requests, one request per prompt that needs one, and
+    a prompt whose every node is known costs none."""
+    masses = {"1": 0.1, "10": 0.3, "11": 0.05, "2": 0.2, "3": 0.15, "12": 0.2}
+    prefix = tuple(TOKENIZER.encode("u:q\na:\n"))
+    _, option_ids = option_token_ids(TOKENIZER, range(1, 13))
+    numbers = [ScoringItem(prefix, option_ids), ScoringItem(prefix[1:], option_ids)]
+    per_node, _ = trie_model(masses, len(prefix))
+    expected = score_items(per_node, numbers[:1], DIGIT_IDS)
+    model, _ = trie_model(masses, len(prefix))
+    tree, received = tree_engine(model)
+    stats: dict[str, int] = {}
+    (got,) = score_items_by_tree(tree, numbers[:1], DIGIT_IDS, stats=stats)
+    assert got == pytest.approx(expected[0], abs=1e-12)
+    assert len(received) == 1 and stats["score_requests"] == 1
+    assert set(received[0].candidates) == set(tree_nodes(option_ids, DIGIT_IDS))
+    assert received[0].tree_tokens()[:3] == [(1,), (2,), (3,)]  # parents first
+
+    letters = {"a": 0.2, "apple": 0.3, "b": 0.3, "c": 0.1, "cat": 0.1}
+    _, letter_ids = option_token_ids(TOKENIZER, ["a", "b", "c"])
+    item = ScoringItem(prefix, letter_ids, EndRule(LETTERS, by_mass=True))
+    logprobs, mass = letter_trie(letters, len(prefix))
+    tree, received = tree_engine(logprobs, mass)
+    (got,) = score_items_by_tree(tree, [item])
+    assert got == pytest.approx([0.2 / 0.6, 0.3 / 0.6, 0.1 / 0.6], abs=1e-12)
+    assert set(received[0].masses) == set(letter_ids)  # one end mass per label, same pass
+
+    # every node known from the generation: no request; some known: only the rest asked
+    generated_ids, returned = greedy_path_logprobs(model, numbers[0], "10")
+    known = nodes_from_generation(numbers[0], generated_ids, returned, DIGIT_IDS)
+    everything = {node: dict(zip(wanted, per_node([ScoreRequest(prefix + node, wanted)])[0]
+                                 .values(), strict=True))
+                  for node, wanted in tree_nodes(option_ids, DIGIT_IDS).items()}  # fmt: skip
+    tree, received = tree_engine(model)
+    got = score_items_by_tree(tree, [numbers[0], numbers[0]], DIGIT_IDS,
+                              known=[known, everything])  # fmt: skip
+    assert got[0] == pytest.approx(expected[0], abs=1e-12)
+    assert got[1] == pytest.approx(expected[0], abs=1e-12)
+    assert len(received) == 1 and not set(known) & set(received[0].candidates)

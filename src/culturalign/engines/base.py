@@ -7,7 +7,10 @@ An engine does three things over a *list* of requests (so that it can batch):
 - ``next_token_logprobs``: for token-id prompts, the log-probabilities of given candidate
   token ids at the next position (one forward step, nothing sampled that matters);
 - ``next_token_mass``: for token-id prompts, the log of the total probability of a token set
-  (or of its complement) at the next position.
+  (or of its complement) at the next position;
+- optionally ``tree_logprobs``: both of the above at every node of a prompt's tree of
+  continuations at once (one forward pass over the prompt and the tree's tokens, with an
+  attention mask that lets each tree token see the prompt and its own ancestors only).
 
 Everything above that (chat templating, exact option scoring, shards) is engine-agnostic and
 lives in :mod:`culturalign.scoring.exact` and :mod:`culturalign.generation.cell`. Engines are
@@ -172,6 +175,36 @@ class MassRequest:
     prompt_ids: tuple[int, ...]
     token_ids: frozenset[int]
     complement: bool = False
+
+
+@dataclass(frozen=True)
+class TreeRequest:
+    """Next-token log-probabilities at every node of one prompt's tree of continuations.
+
+    A node is a tuple of token ids after ``prompt_ids`` (``()``: the prompt itself).
+    ``candidates``: node -> ids whose log-probabilities are wanted there; ``masses``: node ->
+    ``(token ids, complement)``, the log of their summed probability there (of every other
+    token when ``complement``). Every proper prefix of a node is a node of the tree."""
+
+    prompt_ids: tuple[int, ...]
+    candidates: Mapping[tuple[int, ...], tuple[int, ...]]
+    masses: Mapping[tuple[int, ...], tuple[frozenset[int], bool]] = field(default_factory=dict)
+
+    def tree_tokens(self) -> list[tuple[int, ...]]:
+        """The non-root nodes, each one token after its parent, parents first."""
+        nodes = set()
+        for node in (*self.candidates, *self.masses):
+            nodes.update(node[:depth] for depth in range(1, len(node) + 1))
+        return sorted(nodes, key=lambda node: (len(node), node))
+
+
+@dataclass(frozen=True)
+class TreeResult:
+    """What :class:`TreeRequest` asked for: ``logprobs`` node -> {id: logprob} and
+    ``masses`` node -> log of the summed probability."""
+
+    logprobs: dict[tuple[int, ...], dict[int, float]]
+    masses: dict[tuple[int, ...], float]
 
 
 class BaseEngine(ABC):

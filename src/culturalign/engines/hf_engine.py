@@ -1,6 +1,11 @@
-"""transformers backend: the same interface as vLLM, for machines without vLLM and for
-cross-checks. Batches are left-padded with explicit position ids; scoring is one forward
-pass per batch of requests (no KV-cache reuse: slower than vLLM, but simple and exact).
+"""transformers backend: the same interface as vLLM, for machines without vLLM, for GPUs
+without vLLM, and for cross-checks. Batches are left-padded with explicit position ids.
+
+Exact option scoring goes through :meth:`HfEngine.tree_logprobs`: one forward pass per
+prompt over the prompt followed by every token of its option tree (each tree token placed
+at its depth's position and allowed by the attention mask to see the prompt and its own
+ancestors only), so a prompt's root, inner nodes and end-of-label positions all come from
+one pass; only the positions read are projected onto the vocabulary.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from culturalign.engines.base import (
     ModelSpec,
     ScoreRequest,
     TokenLogprob,
+    TreeRequest,
+    TreeResult,
     cpu_threads,
     log_mass,
 )
@@ -121,6 +128,53 @@ class HfEngine(Engine):
             results[index] = log_mass(range(len(values)), values, requests[index])
         return results
 
+    def tree_logprobs(self, requests: Sequence[TreeRequest]) -> list[TreeResult]:
+        """Every node's candidate logprobs and masses, one forward pass per prompt (batched,
+        shortest first, left-padded so that every row's tree ends in the last column)."""
+        torch = self._torch
+        layouts = [(request, request.tree_tokens()) for request in requests]
+        order = sorted(range(len(requests)),
+                       key=lambda i: len(requests[i].prompt_ids) + len(layouts[i][1]))  # fmt: skip
+        results: list[TreeResult | None] = [None] * len(requests)
+        lowest = torch.finfo(self.model.dtype).min
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = max(len(requests[i].prompt_ids) + len(layouts[i][1]) for i in chunk)
+            keep = 1 + max(len(layouts[i][1]) for i in chunk)
+            ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+            positions = torch.zeros((len(chunk), width), dtype=torch.long)
+            mask = torch.full((len(chunk), 1, width, width), lowest, dtype=self.model.dtype)
+            for row, index in enumerate(chunk):
+                request, nodes = layouts[index]
+                _tree_row(torch, ids[row], positions[row], mask[row, 0], request, nodes)
+            with torch.no_grad():
+                logits = self.model(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                    position_ids=positions.to(self.device), logits_to_keep=keep,
+                ).logits  # fmt: skip
+            for row, index in enumerate(chunk):
+                request, nodes = layouts[index]
+                column = {node: keep - len(nodes) + j for j, node in enumerate(nodes)}
+                column[()] = keep - len(nodes) - 1
+                wanted = sorted({*request.candidates, *request.masses}, key=column.__getitem__)
+                rows = torch.log_softmax(
+                    logits[row, [column[node] for node in wanted]].float(), dim=-1
+                ).cpu()
+                found: dict[tuple[int, ...], dict[int, float]] = {}
+                masses: dict[tuple[int, ...], float] = {}
+                for node, values in zip(wanted, rows, strict=True):
+                    candidates = list(request.candidates.get(node, ()))
+                    if candidates:
+                        found[node] = dict(zip(candidates, values[candidates].tolist(),
+                                               strict=True))  # fmt: skip
+                    if node in request.masses:
+                        tokens, complement = request.masses[node]
+                        array = values.double().numpy()
+                        masses[node] = log_mass(range(len(array)), array,
+                                                MassRequest((), tokens, complement))  # fmt: skip
+                results[index] = TreeResult(found, masses)
+        return [result for result in results if result is not None]
+
     def generate(
         self,
         requests: Sequence[GenerationRequest],
@@ -212,3 +266,29 @@ def _as_list(value: Any) -> list[int]:
     if isinstance(value, int):
         return [value]
     return [int(v) for v in value]
+
+
+def _tree_row(torch: Any, ids: Any, positions: Any, mask: Any, request: TreeRequest,
+              nodes: Sequence[tuple[int, ...]]) -> None:  # fmt: skip
+    """Fill one left-padded row: the prompt, then one token per tree node at position
+    ``len(prompt) + depth - 1``, attending to the prompt and the node's ancestors (itself
+    included); pad positions attend to themselves only (no row of the mask is empty)."""
+    prompt = list(request.prompt_ids)
+    width, size = ids.shape[0], len(prompt) + len(nodes)
+    offset = width - size
+    ids[offset:] = torch.tensor(prompt + [node[-1] for node in nodes], dtype=torch.long)
+    positions[offset:] = torch.tensor(
+        list(range(len(prompt))) + [len(prompt) + len(node) - 1 for node in nodes],
+        dtype=torch.long,
+    )
+    start = offset + len(prompt)
+    causal = torch.ones((len(prompt), len(prompt)), dtype=torch.bool).tril()
+    mask[offset:start, offset:start].masked_fill_(causal, 0.0)
+    slot = {node: start + j for j, node in enumerate(nodes)}
+    for node in nodes:
+        row = slot[node]
+        mask[row, offset:start] = 0.0
+        for depth in range(1, len(node) + 1):
+            mask[row, slot[node[:depth]]] = 0.0
+    for pad in range(offset):
+        mask[pad, pad] = 0.0

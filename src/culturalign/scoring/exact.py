@@ -43,7 +43,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from culturalign.engines.base import EngineError, MassRequest, ScoreRequest
+from culturalign.engines.base import (
+    EngineError,
+    MassRequest,
+    ScoreRequest,
+    TreeRequest,
+    TreeResult,
+)
 
 END_FACTOR_DEFINITIONS: Mapping[str, str] = {
     "number": (
@@ -430,6 +436,81 @@ def score_items(
     ]
 
 
+def tree_requests(
+    items: Sequence[ScoringItem],
+    continuation_ids: Iterable[int] | None,
+    known: Sequence[Mapping[Node, Mapping[int, float]]] | None = None,
+) -> list[tuple[int, TreeRequest]]:
+    """One :class:`TreeRequest` per item that still needs a node (tagged with the item's
+    index): its nodes' candidates not given by ``known``, and its end masses."""
+    default = EndRule(frozenset(continuation_ids or ()), by_mass=False)
+    requests = []
+    for index, item in enumerate(items):
+        rule = item.end or default
+        have = known[index] if known is not None else {}
+        candidates = {
+            node: wanted for node, wanted in item_nodes(item, continuation_ids).items()
+            if wanted and not (node in have and all(token in have[node] for token in wanted))
+        }  # fmt: skip
+        masses = ({tuple(ids): (rule.continuation, True) for ids in item.option_ids}
+                  if rule.by_mass else {})  # fmt: skip
+        if candidates or masses:
+            requests.append((index, TreeRequest(tuple(item.prefix_ids), candidates, masses)))
+    return requests
+
+
+def score_items_by_tree(
+    tree_logprobs: Callable[[Sequence[TreeRequest]], list[TreeResult]],
+    items: Sequence[ScoringItem],
+    continuation_ids: Iterable[int] | None = None,
+    root_masses: list[float] | None = None,
+    known: Sequence[Mapping[Node, Mapping[int, float]]] | None = None,
+    stats: dict[str, int] | None = None,
+) -> list[list[float]]:
+    """:func:`score_items` with one tree request per item (an engine's ``tree_logprobs``:
+    the whole option tree, end masses included, in one forward pass per prompt). The same
+    nodes, the same arithmetic, the same distributions."""
+    if known is not None and len(known) != len(items):
+        raise ValueError(f"known has {len(known)} entries for {len(items)} items")
+    requests = tree_requests(items, continuation_ids, known)
+    node_logprobs: list[dict[Node, dict[int, float]]] = [
+        {node: dict(values) for node, values in (known[index] if known else {}).items()}
+        for index in range(len(items))
+    ]
+    end_logprobs: list[dict[Node, float]] = [{} for _ in items]
+    if stats is not None:
+        stats.update(score_requests=len(requests), mass_requests=0,
+                     nodes_from_generation=sum(len(nodes) for nodes in known or ()))  # fmt: skip
+    if requests:
+        answers = tree_logprobs([request for _, request in requests])
+        if len(answers) != len(requests):
+            raise EngineError(f"engine answered {len(answers)} of {len(requests)} tree requests")
+        for (index, request), answer in zip(requests, answers, strict=True):
+            for node, wanted in request.candidates.items():
+                missing = set(wanted) - set(answer.logprobs.get(node, {}))
+                if missing:
+                    raise EngineError(f"engine did not return logprobs for ids {sorted(missing)}")
+                node_logprobs[index].setdefault(node, {}).update(answer.logprobs[node])
+            end_logprobs[index].update(answer.masses)
+    if root_masses is not None:
+        root_masses.extend(
+            math.fsum(math.exp(v) for v in node_logprobs[index].get((), {}).values())
+            for index in range(len(items))
+        )
+    default = tuple(sorted(set(continuation_ids or ())))
+    return [
+        normalise(
+            option_logprobs(
+                item.option_ids,
+                node_logprobs[index],
+                _summed_continuation(item.end) if item.end else default,
+                end_logprobs[index],
+            )
+        )
+        for index, item in enumerate(items)
+    ]
+
+
 def _summed_continuation(rule: EndRule) -> tuple[int, ...]:
     return () if rule.by_mass else tuple(sorted(rule.continuation))
 
@@ -442,7 +523,12 @@ def score_with_engine(
     known: Sequence[Mapping[Node, Mapping[int, float]]] | None = None,
     stats: dict[str, int] | None = None,
 ) -> list[list[float]]:
-    """:func:`score_items` with an engine's batched methods and candidate limit."""
+    """:func:`score_items` with an engine's batched methods and candidate limit, or
+    :func:`score_items_by_tree` when the engine scores whole option trees."""
+    if callable(getattr(engine, "tree_logprobs", None)):
+        return score_items_by_tree(
+            engine.tree_logprobs, items, continuation_ids, root_masses, known, stats
+        )
     return score_items(
         engine.next_token_logprobs,
         items,
