@@ -5,6 +5,8 @@ options (each prompt's option labels after its chat-templated prompt):
 
 (a) ``culturalign``: the exact option-tree scoring of a zero-shot cell
     (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine, no generation);
+(a') ``culturalign_hf``: the same on the transformers engine (one forward pass per prompt
+    over the prompt and its whole option tree, ``--hf-batch-size`` prompts per batch);
 (b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
     per option (context = the chat-templated prompt, continuation = the label), with
     vLLM's prefix caching on and the engine options culturalign uses on a CPU;
@@ -48,7 +50,7 @@ from bench_generation import (  # noqa: E402
     run_description,
 )
 
-TOOLS = ("culturalign", "lmeval_vllm", "lmeval_hf")
+TOOLS = ("culturalign", "culturalign_hf", "lmeval_vllm", "lmeval_hf")
 
 
 def answer_vllm_version_lookup() -> None:
@@ -76,13 +78,15 @@ def zero_shot_items(engine, prompts):
     return prompt_ids, items
 
 
-def culturalign_run(args: argparse.Namespace, prompts) -> dict:
+def culturalign_run(args: argparse.Namespace, prompts, engine_name: str = "vllm") -> dict:
     from culturalign.engines import ModelSpec, load_engine
-    from culturalign.scoring.exact import score_with_engine
+    from culturalign.scoring.exact import build_requests, score_with_engine, tree_requests
 
+    options = ({"enforce_eager": True} if engine_name == "vllm"
+               else {"batch_size": args.hf_batch_size})  # fmt: skip
     spec = ModelSpec(
-        key="bench", path=str(args.model), engine="vllm", device="cpu", dtype=args.dtype,
-        max_model_len=2048, engine_options={"enforce_eager": True},
+        key="bench", path=str(args.model), engine=engine_name, device="cpu", dtype=args.dtype,
+        max_model_len=2048, engine_options=options,
     )  # fmt: skip
     start = time.perf_counter()
     engine = load_engine(spec, threads=args.threads, cache_dir=REPO / "resources/.cache")
@@ -92,10 +96,19 @@ def culturalign_run(args: argparse.Namespace, prompts) -> dict:
     start = time.perf_counter()
     probs = score_with_engine(engine, items, stats=stats)
     seconds = time.perf_counter() - start
+    if engine_name == "vllm":  # prefix caching: a prompt once, then one token per node
+        roots, deeper, masses = build_requests(items, None, engine.max_candidates)
+        tokens = sum(len(r.prompt_ids) for _, _, r in roots)
+        tokens += len(deeper) + len(masses)
+    else:  # one pass over the prompt and its tree
+        tokens = sum(
+            len(r.prompt_ids) + len(r.tree_tokens()) for _, r in tree_requests(items, None)
+        )
     return {
         "startup_seconds": round(startup, 2),
         "scoring_seconds": round(seconds, 3),
         "requests": stats["score_requests"] + stats["mass_requests"],
+        "tokens_per_prompt": round(tokens / len(items), 1),
         "probs": probs,
     }
 
@@ -145,6 +158,20 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
                 Instance("loglikelihood", doc={}, arguments=(context, str(label)), idx=0)
             )
             owners.append(index)
+    # tokens its forward passes compute: vLLM caches each context's prefix; lm-eval's hf
+    # model runs one pass per context when all of its continuations are one token (it
+    # reuses that pass's logits), else one pass per (context, continuation)
+    tokens = 0
+    for context, labels in zip(contexts, prompts["option_labels"], strict=True):
+        context_ids = tokenizer.encode(context, add_special_tokens=False)
+        label_ids = [tokenizer.encode(context + str(label), add_special_tokens=False)
+                     [len(context_ids):] for label in labels]  # fmt: skip
+        if tool == "lmeval_vllm":
+            tokens += len(context_ids) + sum(len(ids) for ids in label_ids)
+        elif all(len(ids) == 1 for ids in label_ids):
+            tokens += len(context_ids) + 1
+        else:
+            tokens += sum(len(context_ids) + len(ids) for ids in label_ids)
     start = time.perf_counter()
     answers = model.loglikelihood(requests, disable_tqdm=True)
     seconds = time.perf_counter() - start
@@ -160,15 +187,17 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         "startup_seconds": round(startup, 2),
         "scoring_seconds": round(seconds, 3),
         "requests": len(requests),
+        "tokens_per_prompt": round(tokens / len(contexts), 1),
         "probs": probs,
     }
 
 
 def measure(tool: str, args: argparse.Namespace) -> dict:
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
-    run = (
-        culturalign_run(args, prompts) if tool == "culturalign" else lmeval_run(tool, args, prompts)
-    )
+    if tool.startswith("culturalign"):
+        run = culturalign_run(args, prompts, "hf" if tool == "culturalign_hf" else "vllm")
+    else:
+        run = lmeval_run(tool, args, prompts)
     return {"method": tool, "n_prompts": len(prompts), **run}
 
 
@@ -236,6 +265,12 @@ def main() -> None:
             for tool in args.tools
             if tool != "culturalign"
         }
+        if "culturalign_hf" in results and "lmeval_hf" in results:
+            report["speedup_of_culturalign_hf_scoring_over_lmeval_hf"] = round(
+                results["lmeval_hf"]["scoring_seconds"]
+                / results["culturalign_hf"]["scoring_seconds"],
+                2,
+            )
         report["distribution_difference_vs_culturalign"] = {
             tool: largest_difference(reference, runs[tool][0]["probs"])
             for tool in args.tools
