@@ -71,12 +71,14 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict:
     text = log.read_text(errors="replace")
     if child.returncode != 0:
         raise SystemExit(f"{mode}: the default run failed (log: {log})\n{text[-3000:]}")
+    if mode == "prebuilt" and re.search(r"^(?:local)?rule build_model:", text, re.MULTILINE):
+        raise SystemExit(f"prebuilt: Snakemake rebuilt the placed model (log: {log})")
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", text)
     result = {
         "mode": mode, "commit": commit, "seconds": round(seconds, 1),
         "minutes": round(seconds / 60, 2), "peak_memory_gib": round(peak / 2**30, 2),
         "jobs": int(steps[-1][1]) if steps else None,
-        "generate_jobs": len(re.findall(r"^rule generate\b", text, re.MULTILINE)),
+        "generate_jobs": len(re.findall(r"^(?:local)?rule generate:", text, re.MULTILINE)),
     }  # fmt: skip
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
