@@ -387,10 +387,7 @@ def score_items(
     if known is not None and len(known) != len(items):
         raise ValueError(f"known has {len(known)} entries for {len(items)} items")
     roots, deeper, masses = build_requests(items, continuation_ids, max_candidates, known)
-    node_logprobs: list[dict[Node, dict[int, float]]] = [
-        {node: dict(values) for node, values in (known[index] if known else {}).items()}
-        for index in range(len(items))
-    ]
+    node_logprobs = _known_nodes(items, known)
     if stats is not None:
         stats.update(
             score_requests=len(roots) + len(deeper),
@@ -417,23 +414,7 @@ def score_items(
             raise EngineError(f"engine answered {len(answers)} of {len(masses)} mass requests")
         for (index, node, _), value in zip(masses, answers, strict=True):
             end_logprobs[index][node] = float(value)
-    if root_masses is not None:
-        root_masses.extend(
-            math.fsum(math.exp(v) for v in node_logprobs[index].get((), {}).values())
-            for index in range(len(items))
-        )
-    default = tuple(sorted(set(continuation_ids or ())))
-    return [
-        normalise(
-            option_logprobs(
-                item.option_ids,
-                node_logprobs[index],
-                _summed_continuation(item.end) if item.end else default,
-                end_logprobs[index],
-            )
-        )
-        for index, item in enumerate(items)
-    ]
+    return _distributions(items, node_logprobs, end_logprobs, continuation_ids, root_masses)
 
 
 def tree_requests(
@@ -473,10 +454,7 @@ def score_items_by_tree(
     if known is not None and len(known) != len(items):
         raise ValueError(f"known has {len(known)} entries for {len(items)} items")
     requests = tree_requests(items, continuation_ids, known)
-    node_logprobs: list[dict[Node, dict[int, float]]] = [
-        {node: dict(values) for node, values in (known[index] if known else {}).items()}
-        for index in range(len(items))
-    ]
+    node_logprobs = _known_nodes(items, known)
     end_logprobs: list[dict[Node, float]] = [{} for _ in items]
     if stats is not None:
         stats.update(score_requests=len(requests), mass_requests=0,
@@ -492,6 +470,28 @@ def score_items_by_tree(
                     raise EngineError(f"engine did not return logprobs for ids {sorted(missing)}")
                 node_logprobs[index].setdefault(node, {}).update(answer.logprobs[node])
             end_logprobs[index].update(answer.masses)
+    return _distributions(items, node_logprobs, end_logprobs, continuation_ids, root_masses)
+
+
+def _known_nodes(
+    items: Sequence[ScoringItem], known: Sequence[Mapping[Node, Mapping[int, float]]] | None
+) -> list[dict[Node, dict[int, float]]]:
+    """Per item, a mutable copy of the nodes already known (none when ``known`` is None)."""
+    return [
+        {node: dict(values) for node, values in (known[index] if known else {}).items()}
+        for index in range(len(items))
+    ]
+
+
+def _distributions(
+    items: Sequence[ScoringItem],
+    node_logprobs: Sequence[Mapping[Node, Mapping[int, float]]],
+    end_logprobs: Sequence[Mapping[Node, float]],
+    continuation_ids: Iterable[int] | None,
+    root_masses: list[float] | None,
+) -> list[list[float]]:
+    """The normalised option distributions from every node's logprobs (and the root masses,
+    when asked for)."""
     if root_masses is not None:
         root_masses.extend(
             math.fsum(math.exp(v) for v in node_logprobs[index].get((), {}).values())
