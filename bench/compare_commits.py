@@ -1,0 +1,100 @@
+"""One bench measurement at two commits, interleaved on one machine in one session.
+
+Checks out each commit into a git worktree and runs the same child measurement there (by
+default the generation bench's ``culturalign_vllm``: generation of the zero-shot cell, then
+its exact scoring), alternating commits for ``--repeats`` rounds, so that whether a change
+in a figure is the code's or the machine's can be read off one file. Each child imports the
+worktree's own ``src`` (the bench scripts put it first on ``sys.path``); the bench script
+itself is run from each worktree, as that commit had it. Writes every run and each commit's
+median to ``--out``::
+
+    python bench/compare_commits.py 2d3f554 HEAD --out bench/results/scoring_commits.json \\
+        --model resources/models/smollm2-135m
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def resolve(commit: str) -> str:
+    return subprocess.run(["git", "rev-parse", commit], cwd=REPO, check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+
+def child(worktree: Path, args: argparse.Namespace) -> dict:
+    command = [
+        sys.executable, str(worktree / args.script), "--only", args.method,
+        "--model", str(args.model.resolve()), "--questions", str(args.questions.resolve()),
+        "--human", str(args.human.resolve()),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=worktree, capture_output=True, text=True, check=False,
+                          env={**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"})  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"{worktree.name}: {args.method} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("commits", nargs=2, help="two commits (anything git rev-parse takes)")
+    parser.add_argument("--script", default="bench/bench_generation.py")
+    parser.add_argument("--method", default="culturalign_vllm")
+    parser.add_argument("--key", default="scoring_seconds", help="the figure compared")
+    parser.add_argument("--model", type=Path, default=REPO / "resources/models/smollm2-135m")
+    tables = REPO / "results/menavalues/benchmark"
+    parser.add_argument("--questions", type=Path, default=tables / "questions.parquet")
+    parser.add_argument("--human", type=Path, default=tables / "human.parquet")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "bench/results/compare_commits.json")
+    args = parser.parse_args()
+
+    commits = [resolve(commit) for commit in args.commits]
+    folder = Path(tempfile.mkdtemp(prefix="compare-commits-"))
+    trees = []
+    for commit in commits:
+        tree = folder / commit[:12]
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), commit],
+                       cwd=REPO, check=True)  # fmt: skip
+        trees.append(tree)
+    runs: dict[str, list[dict]] = {commit: [] for commit in commits}
+    try:
+        for repeat in range(args.repeats):
+            for commit, tree in zip(commits, trees, strict=True):
+                print(f"== {commit[:12]} run {repeat + 1}/{args.repeats}", file=sys.stderr,
+                      flush=True)  # fmt: skip
+                runs[commit].append(child(tree, args))
+                print(json.dumps(runs[commit][-1]), file=sys.stderr, flush=True)
+    finally:
+        for tree in trees:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
+                           check=False)  # fmt: skip
+    report = {
+        "what": f"{args.script} --only {args.method} at two commits, interleaved; "
+        f"compared: {args.key} (median of the runs)",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commits": {
+            commit: {
+                "median": statistics.median(run[args.key] for run in runs[commit]),
+                "runs": runs[commit],
+            }
+            for commit in commits
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({c[:12]: v["median"] for c, v in report["commits"].items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
