@@ -170,17 +170,26 @@ def median_run(runs: list[dict], key: str) -> dict:
     return sorted(runs, key=lambda run: run[key])[len(runs) // 2]
 
 
-def run_child(method: str, script: str = __file__) -> dict:
-    """One measurement in a fresh process (the same command line with ``--only``)."""
+def run_child(
+    method: str,
+    script: str | Path = __file__,
+    arguments: list[str] | None = None,
+    cwd: Path | None = None,
+) -> dict:
+    """One measurement in a fresh process: ``script --only method`` with ``arguments``
+    (by default this process's own command line), its JSON result read from the last line."""
     child = subprocess.run(
-        [sys.executable, script, "--only", method, *sys.argv[1:]],
+        [sys.executable, str(script), "--only", method,
+         *(sys.argv[1:] if arguments is None else arguments)],
         capture_output=True,
         text=True,
+        cwd=cwd,
         env={**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"},
         check=False,
-    )
+    )  # fmt: skip
     if child.returncode != 0:
-        raise SystemExit(f"{method} failed:\n{child.stderr[-4000:]}")
+        where = f" ({cwd})" if cwd else ""
+        raise SystemExit(f"{method} failed{where}:\n{child.stderr[-4000:]}")
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,24 +25,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_generation import run_child  # noqa: E402
 
 
 def resolve(commit: str) -> str:
     return subprocess.run(["git", "rev-parse", commit], cwd=REPO, check=True,
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
-
-
-def child(worktree: Path, args: argparse.Namespace) -> dict:
-    command = [
-        sys.executable, str(worktree / args.script), "--only", args.method,
-        "--model", str(args.model.resolve()), "--questions", str(args.questions.resolve()),
-        "--human", str(args.human.resolve()),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=worktree, capture_output=True, text=True, check=False,
-                          env={**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"})  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"{worktree.name}: {args.method} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -60,25 +50,27 @@ def main() -> None:
     args = parser.parse_args()
 
     commits = [resolve(commit) for commit in args.commits]
+    arguments = ["--model", str(args.model.resolve()), "--questions",
+                 str(args.questions.resolve()), "--human", str(args.human.resolve())]  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="compare-commits-"))
-    trees = []
-    for commit in commits:
-        tree = folder / commit[:12]
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), commit],
-                       cwd=REPO, check=True)  # fmt: skip
-        trees.append(tree)
+    trees: list[Path] = []
     runs: dict[str, list[dict]] = {commit: [] for commit in commits}
     try:
+        for commit in commits:
+            trees.append(folder / commit[:12])
+            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(trees[-1]), commit],
+                           cwd=REPO, check=True)  # fmt: skip
         for repeat in range(args.repeats):
             for commit, tree in zip(commits, trees, strict=True):
                 print(f"== {commit[:12]} run {repeat + 1}/{args.repeats}", file=sys.stderr,
                       flush=True)  # fmt: skip
-                runs[commit].append(child(tree, args))
+                runs[commit].append(run_child(args.method, tree / args.script, arguments, cwd=tree))
                 print(json.dumps(runs[commit][-1]), file=sys.stderr, flush=True)
     finally:
         for tree in trees:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
                            check=False)  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
     report = {
         "what": f"{args.script} --only {args.method} at two commits, interleaved; "
         f"compared: {args.key} (median of the runs)",
