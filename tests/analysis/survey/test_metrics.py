@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from culturalign.analysis import kit
 from culturalign.analysis.kit import MetricsError, MetricsSettings
@@ -520,6 +521,22 @@ def test_findings_detect_a_planted_shift():
     kld = table[(table["metric"] == "kld")].iloc[0]
     assert kld["p_value"] == 1.0 and "zero" in kld["note"]
     assert wilcoxon([])[2] == "no pairs"
+
+
+@pytest.mark.parametrize(
+    "diffs",
+    [
+        [2.0, -1.0, 2.0, 3.0, -3.0, 5.0],  # ties, no zero: scipy enumerates the sign flips
+        [0.0, 1.5, -0.5, 2.0, 2.0, 0.0, 4.0, -1.0, 3.0, 6.0, 7.0, 8.0, 9.0],  # 13, zeros
+        [0.0, 0.0, 1.0],  # one difference left after the zeros
+        [1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0],  # 14: normal
+        [0.3, -1.2, 2.5, 4.1, -0.7, 3.3],  # no ties, no zeros: scipy's exact distribution
+    ],
+)
+def test_wilcoxon_equals_scipy(diffs):
+    expected = stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided")
+    statistic, p_value, note = wilcoxon(diffs)
+    assert (statistic, p_value, note) == (float(expected.statistic), float(expected.pvalue), "")
 
 
 def test_findings_by_category_separate_a_planted_category_effect():
