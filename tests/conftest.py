@@ -18,6 +18,11 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "menavalues"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # one vLLM cache root for every workflow copy the tests make (the engine keeps a root
+    # that is set): vLLM inspects a model class in a ~20 s subprocess once per root
+    from demo_model import cache_root
+
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(cache_root() / "vllm"))
     worker = getattr(config, "workerinput", None)
     if worker is not None:  # an xdist worker: its own CPUs, inherited by what it starts
         pin_worker(worker["workerid"], int(worker["workercount"]))

@@ -57,6 +57,13 @@ def demo_model_dir() -> Path:
     return cached_model_dir("CULTURALIGN_DEMO_MODEL", MODEL_KEY, MODEL_PATH)
 
 
+def cache_root() -> Path:
+    """``$CULTURALIGN_TEST_CACHE``, else ``<tmp>/culturalign-test-cache``: what the tests
+    build once per machine (the demo models, vLLM's cache root)."""
+    default = Path(tempfile.gettempdir()) / "culturalign-test-cache"
+    return Path(os.environ.get("CULTURALIGN_TEST_CACHE", default))
+
+
 def cached_model_dir(
     prebuilt_variable: str, key: str, model_path: Path, config_file: str | None = None
 ) -> Path:
@@ -69,8 +76,7 @@ def cached_model_dir(
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{prebuilt_variable}={prebuilt} holds no config.json")
         return path
-    default_cache = Path(tempfile.gettempdir()) / "culturalign-test-cache"
-    cache = Path(os.environ.get("CULTURALIGN_TEST_CACHE", default_cache))
+    cache = cache_root()
     target = cache / key
     marker = target / "culturalign_build.json"
     if marker.is_file():

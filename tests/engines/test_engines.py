@@ -71,13 +71,19 @@ def test_a_sampled_request_carries_its_temperature_and_seed():
     assert (sampled["top_p"], sampled["top_k"]) == (1.0, -1)
 
 
-def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path):
+def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path, monkeypatch):
+    monkeypatch.delenv("VLLM_CACHE_ROOT", raising=False)
     environment = cpu_environment(1, tmp_path / "cache")
     assert len(environment["VLLM_CPU_OMP_THREADS_BIND"].split(",")) == 1
     assert environment["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert environment["VLLM_CACHE_ROOT"].startswith(str(tmp_path))
     assert environment["TMPDIR"].startswith(str(tmp_path))
     assert environment["TORCHDYNAMO_DISABLE"] == os.environ.get("TORCHDYNAMO_DISABLE", "1")
+    # a root the user chose is kept (shared by several checkouts)
+    monkeypatch.setenv("VLLM_CACHE_ROOT", str(tmp_path / "shared-vllm"))
+    environment = cpu_environment(1, tmp_path / "cache")
+    assert environment["VLLM_CACHE_ROOT"] == str(tmp_path / "shared-vllm")
+    assert environment["TMPDIR"].startswith(str(tmp_path / "cache"))
 
 
 def test_job_resources_scale_with_the_model():

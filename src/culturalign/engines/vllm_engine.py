@@ -6,7 +6,9 @@ CPU defaults (``device: cpu``), each overridable through ``engine_options``:
 KV cache (``kv_cache_memory_bytes``), prefix caching on. Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
 otherwise uses one core), ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
-Snakemake ``script:`` needs), ``VLLM_CACHE_ROOT`` and ``TMPDIR`` under ``cache_dir``, and
+Snakemake ``script:`` needs), ``TMPDIR`` under ``cache_dir``, ``VLLM_CACHE_ROOT`` there too
+unless set (a root shared by several checkouts spares each first start the ~20 s subprocess
+in which vLLM inspects the model class, then caches what it found), and
 ``TORCHDYNAMO_DISABLE=1`` unless set: with ``enforce_eager`` the only thing left for
 ``torch.compile`` is the sampler's logprob-rank helper, whose compilation cost ~5 s of every
 start-up for no measurable gain on the CPU (same tokens, same logprobs and ranks). On every
@@ -61,7 +63,7 @@ def cpu_environment(threads: int, cache_dir: str | Path) -> dict[str, str]:
     return {
         "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(cpu) for cpu in cpus),
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "VLLM_CACHE_ROOT": str(cache / "vllm"),
+        "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(cache / "vllm"),
         "TMPDIR": str(cache / "tmp"),
         "TORCHDYNAMO_DISABLE": os.environ.get("TORCHDYNAMO_DISABLE", "1"),
     }
