@@ -27,7 +27,6 @@ import pandas as pd
 from culturalign.benchmarks.menavalues import COUNTRIES as MENA_COUNTRIES
 from culturalign.errors import CulturalignError
 from culturalign.io.files import write_text_atomic
-from culturalign.reporting.figures import save_figure
 from culturalign.reporting.html import image_data_uri, render_template
 
 LOG = logging.getLogger("culturalign.analysis.survey.published")
@@ -591,6 +590,9 @@ def draw_figures(table: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
 
 
 def _save(fig, stem: Path) -> Path:
+    # imported here: the workflow reads this module's rule inputs at parse time, and
+    # reporting.figures loads matplotlib (0.8 s of every Snakemake start)
+    from culturalign.reporting.figures import save_figure
 
     save_figure(fig, stem.with_suffix(".png"), dpi=110)
     save_figure(fig, stem.with_suffix(".svg"))
