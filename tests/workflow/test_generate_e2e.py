@@ -54,31 +54,30 @@ FULL_CELL = ("en", "persona", "zero")
 """The cell whose robustness-variant rows are all checked against transformers too."""
 
 
-def reference_probs(model, continuation: list[int], prefix, options, letters=False) -> np.ndarray:
+def reference_probs(model, continuation: list[int], prefix, options) -> np.ndarray:
     """Independent recomputation with transformers in float32.
 
-    One forward pass over the prefix, then each option's tokens teacher-forced on a copy of
-    the prefix's KV cache: P(option) = prod_j P(tok_j | ...) * (1 - P(next token continues
-    the label)).
+    One forward pass over the prefix, then every option teacher-forced at once on copies of
+    the prefix's KV cache, one batch row per option (right-padded: causal attention keeps
+    a padding position from the real ones, and none is read): P(option) = prod_j P(tok_j |
+    ...) * (1 - P(next token continues the label)).
     """
-    import copy
-
     import torch
 
     with torch.no_grad():
-        first = model(torch.tensor([list(prefix)]), use_cache=True)
+        first = model(torch.tensor([list(prefix)]), use_cache=True, logits_to_keep=1)
         root = torch.log_softmax(first.logits[0, -1].double(), dim=-1)
+        cache = first.past_key_values
+        cache.batch_repeat_interleave(len(options))
+        width = max(len(option) for option in options)
+        batch = [list(option) + [option[-1]] * (width - len(option)) for option in options]
+        step = model(torch.tensor(batch), past_key_values=cache, use_cache=True)
+        logprobs = torch.log_softmax(step.logits.double(), dim=-1)
         values = []
-        for option in options:
-            step = model(
-                torch.tensor([list(option)]),
-                past_key_values=copy.deepcopy(first.past_key_values),
-                use_cache=True,
-            )
-            logprobs = torch.log_softmax(step.logits[0].double(), dim=-1)
+        for row, option in enumerate(options):
             chain = float(root[option[0]])
-            chain += sum(float(logprobs[j - 1, option[j]]) for j in range(1, len(option)))
-            end = 1.0 - float(logprobs[-1, continuation].exp().sum())
+            chain += sum(float(logprobs[row, j - 1, option[j]]) for j in range(1, len(option)))
+            end = 1.0 - float(logprobs[row, len(option) - 1, continuation].exp().sum())
             values.append(math.exp(chain) * max(end, 0.0))
     values = np.array(values)
     return values / values.sum()
@@ -344,6 +343,8 @@ def test_aratrust_accuracy_equals_a_recomputation_and_letters_a_forward_pass(
             option_ids = [[int(i) for i in ids] for ids in row.option_token_ids]
             shown_for_code = [labels[codes.index(code)] for code in sorted(codes)]
             assert [tokenizer.decode(ids).strip() for ids in option_ids] == shown_for_code
+            if cell[2] == "cot" and row.variant != "original":
+                continue  # a reasoning prefix of 200-400 tokens costs seconds per pass
             probs = np.array([entry["prob"] for entry in row.option_probs])
             prefix = [int(i) for i in row.scored_prefix_ids]
             reference = reference_probs(model, continuation, prefix, option_ids)
@@ -352,7 +353,7 @@ def test_aratrust_accuracy_equals_a_recomputation_and_letters_a_forward_pass(
             # in zero-shot cells), above the 1e-4 the shorter MENAValues prefixes meet
             assert np.abs(reference - probs).max() <= 2e-4, (cell, row.question_id, row.variant)
             checked += 1
-    assert checked == 9 * 3 * len(ARATRUST_CELLS)
+    assert checked == 9 * 3 + 9  # every row of the zero-shot cell, the originals of the cot cell
 
 
 def _index_by_hand(means: dict[str, float]) -> dict[str, float]:
