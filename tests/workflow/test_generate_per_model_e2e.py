@@ -2,8 +2,9 @@
 start for all of its cells) against the default one job per cell.
 
 The shared run (tests/main_run.py) generates with one job per benchmark; here a copy of it
-generates two of its MENAValues cells again with the default one job per cell: the same
-shards (responses identical, option_probs within float32 rounding), and one engine start in
+generates the last of its eight MENAValues cells again with the default one job per cell
+(the cell whose requests met the prefix cache the seven before it had filled): the same
+shard (responses identical, option_probs within float32 rounding), and one engine start in
 the shared run for all eight cells."""
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from culturalign.io.tables import read_metadata
 
 pytestmark = pytest.mark.e2e
 
-PER_CELL = [("en", "neutral", "zero"), ("native", "persona", "cot")]
+PER_CELL = [MENA_CELLS[-1]]
 
 
 @pytest.fixture(scope="module")
 def per_cell(main_run, tmp_path_factory) -> Path:
-    """A copy of the shared run whose two ``PER_CELL`` shards were made again, one job each."""
+    """A copy of the shared run whose ``PER_CELL`` shards were made again, one job each."""
     repo = tmp_path_factory.mktemp("per-cell") / "repo"
     shutil.copytree(main_run, repo, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
     config = e2e_config()
