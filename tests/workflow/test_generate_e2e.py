@@ -497,12 +497,23 @@ def test_a_job_killed_with_sigkill_is_redone_alone_after_unlock(workflow, tmp_pa
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     unlock = run_snakemake(copy, "--unlock")
     assert unlock.returncode == 0, unlock.stderr[-3000:]
-    rerun = run_snakemake(copy, "--cores", "2")
+    # what the whole workflow would redo: the killed job's benchmark alone, and of its
+    # generate jobs the killed one only; then that job is run (its downstream jobs would
+    # only add minutes)
+    plan = run_snakemake(copy, "-n", "--cores", "2")
+    assert plan.returncode == 0, plan.stderr[-5000:]
+    jobs = planned(plan.stdout + plan.stderr)
+    generate = f"generate_globalopinions_{MODEL.replace('-', '_')}"
+    assert [rule for rule in jobs if rule.startswith("generate")] == [generate], jobs
+    assert jobs[generate] == 1 and jobs.get("compute_metrics") == 1, jobs
+    assert "globalopinions/generations/smollm2-135m/en/persona/zero.parquet" in (
+        plan.stdout + plan.stderr
+    )
+    rerun = run_snakemake(copy, "--cores", "2", str(target.relative_to(copy)))
     assert rerun.returncode == 0, rerun.stderr[-5000:]
     output = rerun.stdout + rerun.stderr
     generate_jobs = re.findall(r"^(?:local)?rule (generate\w*):", output, flags=re.MULTILINE)
-    assert generate_jobs == [f"generate_globalopinions_{MODEL.replace('-', '_')}"], output[-5000:]
-    assert "globalopinions/generations/smollm2-135m/en/persona/zero.parquet" in output
+    assert generate_jobs == [generate], output[-5000:]
     assert not list(target.parent.glob(f".{target.name}*"))  # no partial file left
     after = pd.read_parquet(target)
     assert after["response"].tolist() == before["response"].tolist()
