@@ -23,6 +23,7 @@ from culturalign.engines import (
     load_engine,
     register_engine,
 )
+from culturalign.engines.hf_engine import _shared_prefix
 from culturalign.engines.model_builds import check_model_path
 from culturalign.engines.vllm_engine import (
     cpu_environment,
@@ -363,9 +364,9 @@ def independent_probs(model, prefix, options, continuation) -> list[float]:
 def test_hf_scores_each_option_tree_in_one_pass_exactly(tmp_path):
     """transformers: one forward pass per prompt over the prompt and its whole option tree
     (numbers with two-token labels, letters with end masses; prompts of different lengths
-    padded into one batch) gives the per-node requests' distributions (1e-5) and an
-    independent forward pass per option's (1e-4); one batch or one prompt at a time, the
-    same."""
+    padded into one batch after their shared prefix) gives the per-node requests'
+    distributions (1e-5) and an independent forward pass per option's (1e-4); one batch or
+    one prompt at a time, the same."""
     from demo_model import demo_model_dir
 
     from culturalign.scoring.exact import score_items
@@ -374,6 +375,8 @@ def test_hf_scores_each_option_tree_in_one_pass_exactly(tmp_path):
                                           "dtype": "float32", "device": "cpu"})  # fmt: skip
     engine = load_engine(spec, threads=2, cache_dir=tmp_path / "cache")
     items = scoring_items(engine.tokenizer)
+    # the batch shares the chat template's system turn: its keys and values are computed once
+    assert _shared_prefix([item.prefix_ids for item in items]) >= 10
     stats: dict[str, int] = {}
     tree = score_with_engine(engine, items, stats=stats)
     assert stats == {"score_requests": len(items), "mass_requests": 0,

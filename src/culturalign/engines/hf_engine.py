@@ -5,7 +5,8 @@ Exact option scoring goes through :meth:`HfEngine.tree_logprobs`: one forward pa
 prompt over the prompt followed by every token of its option tree (each tree token placed
 at its depth's position and allowed by the attention mask to see the prompt and its own
 ancestors only), so a prompt's root, inner nodes and end-of-label positions all come from
-one pass; only the positions read are projected onto the vocabulary.
+one pass; only the positions read are projected onto the vocabulary. The prefix a batch's
+prompts share is computed once and given to its rows.
 """
 
 from __future__ import annotations
@@ -129,8 +130,11 @@ class HfEngine(Engine):
         return results
 
     def tree_logprobs(self, requests: Sequence[TreeRequest]) -> list[TreeResult]:
-        """Every node's candidate logprobs and masses, one forward pass per prompt (batched,
-        shortest first, left-padded so that every row's tree ends in the last column)."""
+        """Every node's candidate logprobs and masses, one forward pass per prompt, batched
+        shortest first. The prefix a batch's prompts share (a chat template's system turn)
+        is computed once and its keys and values given to every row; each row holds the
+        rest of its prompt and its tree, left-padded so that every row's tree ends in the
+        last column."""
         torch = self._torch
         layouts = [(request, request.tree_tokens()) for request in requests]
         order = sorted(range(len(requests)),
@@ -139,18 +143,24 @@ class HfEngine(Engine):
         lowest = torch.finfo(self.model.dtype).min
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            width = max(len(requests[i].prompt_ids) + len(layouts[i][1]) for i in chunk)
+            shared = _shared_prefix([requests[i].prompt_ids for i in chunk])
+            width = max(len(requests[i].prompt_ids) - shared + len(layouts[i][1]) for i in chunk)
             keep = 1 + max(len(layouts[i][1]) for i in chunk)
             ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
             positions = torch.zeros((len(chunk), width), dtype=torch.long)
-            mask = torch.full((len(chunk), 1, width, width), lowest, dtype=self.model.dtype)
+            mask = torch.full((len(chunk), 1, width, shared + width), lowest,
+                              dtype=self.model.dtype)  # fmt: skip
+            mask[..., :shared] = 0.0  # every row sees the shared prefix
             for row, index in enumerate(chunk):
                 request, nodes = layouts[index]
-                _tree_row(torch, ids[row], positions[row], mask[row, 0], request, nodes)
+                _tree_row(torch, ids[row], positions[row], mask[row, 0, :, shared:],
+                          request.prompt_ids[shared:], nodes)  # fmt: skip
+            cache = self._prefix_cache(requests[chunk[0]].prompt_ids[:shared], len(chunk))
             with torch.no_grad():
                 logits = self.model(
                     input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                    position_ids=positions.to(self.device), logits_to_keep=keep,
+                    position_ids=(positions + shared).to(self.device), past_key_values=cache,
+                    logits_to_keep=keep,
                 ).logits  # fmt: skip
             for row, index in enumerate(chunk):
                 request, nodes = layouts[index]
@@ -174,6 +184,21 @@ class HfEngine(Engine):
                                                 MassRequest((), tokens, complement))  # fmt: skip
                 results[index] = TreeResult(found, masses)
         return [result for result in results if result is not None]
+
+    def _prefix_cache(self, prefix: Sequence[int], rows: int) -> Any:
+        """The keys and values of ``prefix`` (one forward pass), repeated for ``rows`` batch
+        rows; None for an empty prefix."""
+        if not prefix:
+            return None
+        torch = self._torch
+        with torch.no_grad():
+            out = self.model(
+                input_ids=torch.tensor([list(prefix)], device=self.device), use_cache=True,
+                logits_to_keep=1,
+            )  # fmt: skip
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(rows)
+        return cache
 
     def generate(
         self,
@@ -268,12 +293,23 @@ def _as_list(value: Any) -> list[int]:
     return [int(v) for v in value]
 
 
-def _tree_row(torch: Any, ids: Any, positions: Any, mask: Any, request: TreeRequest,
+def _shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every prompt shares, leaving each at least its last token
+    (whose logits are the tree's root)."""
+    shortest = min(len(prompt) for prompt in prompts)
+    shared = 0
+    while shared < shortest - 1 and len({prompt[shared] for prompt in prompts}) == 1:
+        shared += 1
+    return shared
+
+
+def _tree_row(torch: Any, ids: Any, positions: Any, mask: Any, prompt_ids: Sequence[int],
               nodes: Sequence[tuple[int, ...]]) -> None:  # fmt: skip
-    """Fill one left-padded row: the prompt, then one token per tree node at position
-    ``len(prompt) + depth - 1``, attending to the prompt and the node's ancestors (itself
-    included); pad positions attend to themselves only (no row of the mask is empty)."""
-    prompt = list(request.prompt_ids)
+    """Fill one left-padded row: the prompt (after any shared prefix), then one token per
+    tree node at position ``len(prompt) + depth - 1``, attending to the prompt and the node's
+    ancestors (itself included); pad positions attend to themselves only (no row of the
+    mask is empty). Positions count from the row's first token."""
+    prompt = list(prompt_ids)
     width, size = ids.shape[0], len(prompt) + len(nodes)
     offset = width - size
     ids[offset:] = torch.tensor(prompt + [node[-1] for node in nodes], dtype=torch.long)
