@@ -35,6 +35,37 @@ def resolve(commit: str) -> str:
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
 
 
+def distribution_gap(first: list[list[float]], second: list[list[float]]) -> dict:
+    """How far two runs' option distributions (one list per prompt) lie apart: the median
+    and the largest total variation over the prompts."""
+    gaps = [0.5 * sum(abs(a - b) for a, b in zip(p, q, strict=True))
+            for p, q in zip(first, second, strict=True)]  # fmt: skip
+    return {"prompts": len(gaps), "median_total_variation": statistics.median(gaps),
+            "max_total_variation": max(gaps)}  # fmt: skip
+
+
+def build_report(script: str, method: str, key: str, runs: dict[str, list[dict]]) -> dict:
+    """The JSON written: each commit's runs and median of ``key``. A child's option
+    distributions (``probs``: bench_peer's) are compared between the commits' first runs
+    and then left out: they would make the file hundreds of kilobytes."""
+    first = [commit_runs[0].get("probs") for commit_runs in runs.values()]
+    report = {
+        "what": f"{script} --only {method} at two commits, interleaved; "
+        f"compared: {key} (median of the runs)",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commits": {
+            commit: {
+                "median": statistics.median(run[key] for run in commit_runs),
+                "runs": [{k: v for k, v in run.items() if k != "probs"} for run in commit_runs],
+            }
+            for commit, commit_runs in runs.items()
+        },
+    }
+    if all(probs is not None for probs in first):
+        report["distributions"] = distribution_gap(*first)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("commits", nargs=2, help="two commits (anything git rev-parse takes)")
@@ -71,18 +102,7 @@ def main() -> None:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
                            check=False)  # fmt: skip
         shutil.rmtree(folder, ignore_errors=True)
-    report = {
-        "what": f"{args.script} --only {args.method} at two commits, interleaved; "
-        f"compared: {args.key} (median of the runs)",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commits": {
-            commit: {
-                "median": statistics.median(run[args.key] for run in runs[commit]),
-                "runs": runs[commit],
-            }
-            for commit in commits
-        },
-    }
+    report = build_report(args.script, args.method, args.key, runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({c[:12]: v["median"] for c, v in report["commits"].items()}, indent=2))
