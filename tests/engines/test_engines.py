@@ -23,7 +23,7 @@ from culturalign.engines import (
     load_engine,
     register_engine,
 )
-from culturalign.engines.hf_engine import _shared_prefix
+from culturalign.engines.hf_engine import _length_batches, _shared_prefix
 from culturalign.engines.model_builds import check_model_path
 from culturalign.engines.vllm_engine import (
     cpu_environment,
@@ -36,6 +36,7 @@ from culturalign.scoring.exact import (
     generation_candidates,
     nodes_from_generation,
     score_with_engine,
+    tree_requests,
 )
 from culturalign.snakemake_rules import job_gpus, job_resources
 
@@ -361,6 +362,15 @@ def independent_probs(model, prefix, options, continuation) -> list[float]:
 
 
 @pytest.mark.e2e
+def test_hf_batches_keep_a_long_prompt_from_padding_short_ones():
+    """Shortest first, at most ``size`` rows, a new batch before a row over 1.25 times the
+    batch's first: the 600-token prompt is alone instead of padding four rows to 600."""
+    lengths = [100, 600, 101, 110, 130, 125, 90, 99]
+    assert _length_batches(lengths, 16) == [[6, 7, 0, 2, 3], [5, 4], [1]]
+    assert _length_batches(lengths, 2) == [[6, 7], [0, 2], [3, 5], [4], [1]]
+    assert _length_batches([], 4) == []
+
+
 def test_hf_scores_each_option_tree_in_one_pass_exactly(tmp_path):
     """transformers: one forward pass per prompt over the prompt and its whole option tree
     (numbers with two-token labels, letters with end masses; prompts of different lengths
@@ -377,6 +387,10 @@ def test_hf_scores_each_option_tree_in_one_pass_exactly(tmp_path):
     items = scoring_items(engine.tokenizer)
     # the batch shares the chat template's system turn: its keys and values are computed once
     assert _shared_prefix([item.prefix_ids for item in items]) >= 10
+    lengths = [len(request.prompt_ids) + len(request.tree_tokens())
+               for _, request in tree_requests(items, None)]  # fmt: skip
+    assert any(len({lengths[i] for i in batch}) > 1
+               for batch in _length_batches(lengths, engine.batch_size))  # fmt: skip
     stats: dict[str, int] = {}
     tree = score_with_engine(engine, items, stats=stats)
     assert stats == {"score_requests": len(items), "mass_requests": 0,
