@@ -12,12 +12,13 @@ import copy
 import functools
 import re
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 from jsonschema import validators
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -116,6 +117,63 @@ def _message(error: jsonschema.ValidationError, base: Path | None = None) -> str
     return error.message
 
 
+_JSON_TYPES: Mapping[str, Callable[[Any], bool]] = {
+    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "boolean": lambda value: isinstance(value, bool),
+    "null": lambda value: value is None,
+    "array": lambda value: isinstance(value, list),
+    "object": lambda value: isinstance(value, dict),
+}
+
+
+_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _type_errors(errors: Iterable[jsonschema.ValidationError]) -> Iterator[Any]:
+    """The ``type`` errors among ``errors`` and their sub-errors (``anyOf`` branches)."""
+    for error in errors:
+        if error.validator == "type":
+            yield error
+        yield from _type_errors(error.context or ())
+
+
+def _read_scalar_strings(
+    block: MutableMapping[str, Any], errors: Sequence[jsonschema.ValidationError]
+) -> bool:
+    """Read as YAML every string where the schema wants no string but a number, a boolean
+    or null, when YAML reads it as one; say whether any was.
+
+    ``snakemake --config 'metrics={bootstrap_resamples: 99}'`` hands nested values over as strings
+    (Snakemake parses them with YAML's base loader), so ``99`` would otherwise be refused
+    as ``'99' is not of type 'integer'``; a config file gives the same value the same way.
+    A number in exponent form without a dot (``1e-3``), which YAML 1.1 leaves a string, is
+    read as a number too.
+    """
+    changed = False
+    for error in _type_errors(errors):
+        wanted = error.validator_value
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+        path = list(error.absolute_path)
+        if not isinstance(error.instance, str) or "string" in wanted or not path:
+            continue
+        try:
+            value = yaml.safe_load(error.instance)
+        except yaml.YAMLError:
+            continue
+        if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        if not any(_JSON_TYPES[kind](value) for kind in wanted if kind in _JSON_TYPES):
+            continue
+        parent: Any = block
+        for key in path[:-1]:
+            parent = parent[key]
+        if parent[path[-1]] == error.instance:
+            parent[path[-1]] = value
+            changed = True
+    return changed
+
+
 def validate_block(
     block: MutableMapping[str, Any],
     schema_path: str | Path,
@@ -130,6 +188,8 @@ def validate_block(
     schema = {**schema, "$id": schema_path.as_uri()}
     validator = _DefaultingValidator(schema, registry=_registry())
     errors = list(validator.iter_errors(block))
+    if _read_scalar_strings(block, errors):
+        errors = list(validator.iter_errors(block))
     # a key that failed inside an included schema also counts as "unevaluated": report the
     # failure itself
     specific = [e for e in errors if e.validator != "unevaluatedProperties"]

@@ -31,7 +31,6 @@ def test_defaults_are_filled_in_from_the_schemas():
                                     "seed": 0}  # fmt: skip
     assert filled["cells"]["framings"] == ["neutral", "persona", "observer"]
     assert filled["models"]["a"]["engine"] == "vllm" and filled["models"]["a"]["device"] == "cpu"
-    assert filled["translation"]["model"] is None  # no machine translation by default
     block = filled["benchmarks"]["menavalues"]
     assert block["source"] == "resources/benchmark/MenaValues_Benchmark.xlsx"  # the plug-in's
     assert block["subset"] == {"questions": None, "populations": None}  # the common schema's
@@ -79,6 +78,32 @@ def test_bad_config_values_name_the_key(edit, message):
     edit(raw)
     with pytest.raises(ConfigError, match=message):
         validate_config(raw)
+
+
+def test_nested_command_line_values_are_read_as_yaml_would_read_them():
+    """``snakemake --config`` hands nested values over as strings (YAML's base loader): where
+    the schema wants a number, a boolean or null, the string is read as YAML reads it; where
+    it wants a string, or YAML reads no such value, it stays a string (and is refused)."""
+    from snakemake.cli import parse_config
+
+    given = parse_config([
+        "generation={seed: 7}",
+        "robustness={sample: 0.5}",
+        "metrics={bootstrap_resamples: 99, kld_smoothing: 1e-3}",
+        "translation={check_human: true, back_model: '12'}",
+    ])  # fmt: skip
+    assert given["metrics"]["bootstrap_resamples"] == "99"  # what Snakemake gives
+    filled = config(**given)
+    assert filled["generation"]["seed"] == 7
+    assert filled["robustness"]["sample"] == 0.5
+    assert filled["metrics"]["bootstrap_resamples"] == 99
+    assert filled["metrics"]["kld_smoothing"] == 0.001
+    assert filled["translation"]["check_human"] is True
+    assert filled["translation"]["back_model"] == "12"  # a string where a string is wanted
+    with pytest.raises(ConfigError, match=r"metrics\.bootstrap_resamples: 'many' is not of"):
+        config(**parse_config(["metrics={bootstrap_resamples: many}"]))
+    with pytest.raises(ConfigError, match=r"metrics\.bootstrap_resamples: '0\.5' is not of"):
+        config(**parse_config(["metrics={bootstrap_resamples: 0.5}"]))
 
 
 def test_run_models_chooses_and_orders_models():
