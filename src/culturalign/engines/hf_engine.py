@@ -12,6 +12,7 @@ prompts share is computed once and given to its rows.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -67,6 +68,7 @@ class HfEngine(Engine):
         self.device = "cuda" if spec.device == "gpu" and torch.cuda.is_available() else "cpu"
         dtype = getattr(torch, _DTYPES[spec.dtype]) if spec.dtype in _DTYPES else "auto"
         self.batch_size = int(spec.engine_options.get("batch_size", batch_size))
+        self._last_prefix: tuple[tuple[int, ...], Any] | None = None
         self.tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
         self.model = AutoModelForCausalLM.from_pretrained(
             spec.path, revision=spec.revision, dtype=dtype
@@ -183,17 +185,20 @@ class HfEngine(Engine):
         return [result for result in results if result is not None]
 
     def _prefix_cache(self, prefix: Sequence[int], rows: int) -> Any:
-        """The keys and values of ``prefix`` (one forward pass), repeated for ``rows`` batch
-        rows; None for an empty prefix."""
+        """The keys and values of ``prefix``, repeated for ``rows`` batch rows (a copy: the
+        forward pass appends to it); None for an empty prefix. The last prefix's keys and
+        values are kept, since every batch of a cell usually shares the same system turn."""
         if not prefix:
             return None
-        torch = self._torch
-        with torch.no_grad():
-            out = self.model(
-                input_ids=torch.tensor([list(prefix)], device=self.device), use_cache=True,
-                logits_to_keep=1,
-            )  # fmt: skip
-        cache = out.past_key_values
+        if self._last_prefix is None or self._last_prefix[0] != tuple(prefix):
+            torch = self._torch
+            with torch.no_grad():
+                out = self.model(
+                    input_ids=torch.tensor([list(prefix)], device=self.device), use_cache=True,
+                    logits_to_keep=1,
+                )  # fmt: skip
+            self._last_prefix = (tuple(prefix), out.past_key_values)
+        cache = copy.deepcopy(self._last_prefix[1])
         cache.batch_repeat_interleave(rows)
         return cache
 
