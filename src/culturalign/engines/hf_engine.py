@@ -303,7 +303,7 @@ def _length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
     A batch also ends before a row over :data:`LONGEST_IN_BATCH` times as long as its first
     row, so padding stays under a fifth of a batch's positions; otherwise a long prompt (a
     36-option scale) among short ones pads every row of its batch to its own length (on the
-    bench prompts: 128.6 forward positions per prompt with fixed batches of 16, 108 so).
+    bench prompts: 128.6 forward positions per prompt with fixed batches of 16, 108.2 so).
     """
     batches: list[list[int]] = []
     for index in sorted(range(len(lengths)), key=lengths.__getitem__):
