@@ -2,7 +2,9 @@
 
 :func:`validate_config` checks a config mapping against ``workflow/schemas/config.schema.yaml``
 (and every benchmark block against its plug-in's schema), fills in the schemas' defaults in
-place, and raises :class:`~culturalign.errors.ConfigError` naming the key at fault.
+place, and raises :class:`~culturalign.errors.ConfigError` naming the key at fault. A string
+where the schema wants a number or a boolean (how ``snakemake --config`` hands over nested
+values) is read as YAML reads it.
 :class:`WorkflowSettings` is the part of the config that shapes the job graph.
 """
 
