@@ -20,15 +20,16 @@ LETTER_QUESTIONS = [
 ]
 
 
-def scoring_items(tokenizer):
+def scoring_items(tokenizer, framing: str = ""):
     """Zero-style items (after the generation prompt) and cot-style ones (after a cue), for
-    numbered and lettered options."""
+    numbered and lettered options; ``framing`` is put before every question."""
     items = []
     numbers = EndRule.for_kind(tokenizer, "number")
     letters = EndRule.for_kind(tokenizer, "letter")
-    cases = [(text + " Answer with a number only.", [str(i) for i in range(low, high + 1)],
-              numbers) for text, low, high in QUESTIONS]  # fmt: skip
-    cases += [(text + " Answer with the letter only.", labels, letters)
+    cases = [(f"{framing}{text} Answer with a number only.",
+              [str(i) for i in range(low, high + 1)], numbers)
+             for text, low, high in QUESTIONS]  # fmt: skip
+    cases += [(framing + text + " Answer with the letter only.", labels, letters)
               for text, labels in LETTER_QUESTIONS]  # fmt: skip
     for text, labels, rule in cases:
         ids = chat_prompt_ids(tokenizer, text)

@@ -23,7 +23,11 @@ from culturalign.engines import (
     load_engine,
     register_engine,
 )
-from culturalign.engines.hf_engine import _length_batches, _shared_prefix
+from culturalign.engines.hf_engine import (
+    _group_prefix_lengths,
+    _length_batches,
+    _shared_prefix,
+)
 from culturalign.engines.model_builds import check_model_path
 from culturalign.engines.vllm_engine import (
     cpu_environment,
@@ -369,6 +373,63 @@ def test_hf_batches_keep_a_long_prompt_from_padding_short_ones():
     assert _length_batches(lengths, 16) == [[6, 7, 0, 2, 3], [5, 4], [1]]
     assert _length_batches(lengths, 2) == [[6, 7], [0, 2], [3, 5], [4], [1]]
     assert _length_batches([], 4) == []
+
+
+def test_prefixes_shared_by_enough_prompts_are_found():
+    """Every prompt starts with 1 2; nine continue with 3 3 3 and eight with 4 4, each then
+    its own token; two share 6 6 6 6 and one is alone. With groups of at least 8, the nine
+    start from 1 2 3 3 3, the eight from 1 2 4 4, the pair and the single from 1 2; a prompt
+    that is its group's prefix plus one token keeps that token (its logits are the root)."""
+    nine = [(1, 2, 3, 3, 3, 10 + i, 7) for i in range(8)] + [(1, 2, 3, 3, 3, 9)]
+    eight = [(1, 2, 4, 4, 20 + i) for i in range(8)]
+    others = [(1, 2, 6, 6, 6, 6, 30), (1, 2, 6, 6, 6, 6, 31), (1, 2, 5)]
+    prompts = nine + eight + others
+    order = sorted(prompts, key=lambda prompt: (prompt[-1] % 7, prompt))  # groups mixed
+    lengths = dict(zip(order, _group_prefix_lengths(order, 8), strict=True))
+    assert [lengths[prompt] for prompt in nine] == [5] * 9
+    assert [lengths[prompt] for prompt in eight] == [4] * 8
+    assert [lengths[prompt] for prompt in others] == [2, 2, 2]
+    # with pairs enough, the pair starts from its six shared tokens; too few prompts: none
+    assert _group_prefix_lengths(others, 2)[:2] == [6, 6]
+    assert _group_prefix_lengths(eight, 9) == [0] * 8
+
+
+def test_hf_rows_start_from_their_group_prefix_exactly(tmp_path):
+    """Two personas' questions (ten prompts each, zero and after a cue): each row starts from
+    its country's framing, computed once, and the one-pass distributions (float32) still
+    equal per-node requests (1e-5) and independent forward passes per option (1e-4)."""
+    from demo_model import demo_model_dir
+
+    from culturalign.scoring.exact import score_items
+
+    spec = ModelSpec.from_config("demo", {"path": str(demo_model_dir()), "engine": "hf",
+                                          "dtype": "float32", "device": "cpu"})  # fmt: skip
+    engine = load_engine(spec, threads=2, cache_dir=tmp_path / "cache")
+    personas = [f"Imagine you are an average person from {country}. Answer as they would. "
+                for country in ("Egypt", "Morocco")]  # fmt: skip
+    items = [item for framing in personas for item in scoring_items(engine.tokenizer, framing)]
+    prompts = [item.prefix_ids for item in items]
+    starts = engine._prefix_states(prompts)
+    root = _shared_prefix(prompts)
+    for index, ((prefix, _), prompt) in enumerate(zip(starts, prompts, strict=True)):
+        assert prompt[: len(prefix)] == prefix and len(prefix) > root
+        assert personas[index // 10].strip() in engine.tokenizer.decode(prefix)
+    assert len({prefix for prefix, _ in starts}) == 2
+    tree = score_with_engine(engine, items)
+    checked = [1, 3, 6, 12, 17]
+    per_node = score_items(engine.next_token_logprobs, [items[i] for i in checked],
+                           next_token_mass=engine.next_token_mass)  # fmt: skip
+    reference = [independent_probs(engine.model, items[i].prefix_ids, items[i].option_ids,
+                                   items[i].end.continuation) for i in checked]  # fmt: skip
+    worst_requests = max(abs(a - b) for i, row in zip(checked, per_node, strict=True)
+                         for a, b in zip(tree[i], row, strict=True))  # fmt: skip
+    worst_independent = max(abs(a - b) for i, row in zip(checked, reference, strict=True)
+                            for a, b in zip(tree[i], row, strict=True))  # fmt: skip
+    print(f"group prefixes: vs per-node requests {worst_requests:.2g}, "
+          f"vs independent forward {worst_independent:.2g}")  # fmt: skip
+    assert worst_requests <= 1e-5 and worst_independent <= 1e-4
+    assert any(items[i].end.by_mass for i in checked)
+    engine.close()
 
 
 def test_hf_scores_each_option_tree_in_one_pass_exactly(tmp_path):

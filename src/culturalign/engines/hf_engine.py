@@ -6,15 +6,16 @@ Exact option scoring goes through :meth:`HfEngine.tree_logprobs`: one forward pa
 prompt over the prompt followed by every token of its option tree (each tree token placed
 at its depth's position and allowed by the attention mask to see the prompt and its own
 ancestors only), so a prompt's root, inner nodes and end-of-label positions all come from
-one pass; only the positions read are projected onto the vocabulary. The prefix a batch's
-prompts share is computed once and given to its rows.
+one pass; only the positions read are projected onto the vocabulary. A prompt prefix that
+many prompts share (the system turn; a persona's country and framing) is computed once and
+its keys and values given to the rows that start with it.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -132,33 +133,39 @@ class HfEngine(Engine):
 
     def tree_logprobs(self, requests: Sequence[TreeRequest]) -> list[TreeResult]:
         """Every node's candidate logprobs and masses, one forward pass per prompt, batched
-        shortest first. The prefix a batch's prompts share (a chat template's system turn)
-        is computed once and its keys and values given to every row; each row holds the
-        rest of its prompt and its tree, left-padded so that every row's tree ends in the
-        last column."""
+        shortest first. Prompt prefixes that many prompts share (the chat template's system
+        turn; a persona's framing) are computed once, and each row starts from its prefix's
+        keys and values (:meth:`_prefix_states`); a row holds the rest of its prompt and its
+        tree, left-padded so that every row's tree ends in the last column."""
         torch = self._torch
         layouts = [(request, request.tree_tokens()) for request in requests]
-        lengths = [len(request.prompt_ids) + len(nodes) for request, nodes in layouts]
+        prefixes = self._prefix_states([request.prompt_ids for request in requests])
+        lengths = [
+            len(request.prompt_ids) - len(prefix) + len(nodes)
+            for (request, nodes), (prefix, _) in zip(layouts, prefixes, strict=True)
+        ]
         results: list[TreeResult | None] = [None] * len(requests)
         lowest = torch.finfo(self.model.dtype).min
         for chunk in _length_batches(lengths, self.batch_size):
-            shared = _shared_prefix([requests[i].prompt_ids for i in chunk])
-            width = max(len(requests[i].prompt_ids) - shared + len(layouts[i][1]) for i in chunk)
+            cached = max(len(prefixes[i][0]) for i in chunk)
+            width = max(lengths[i] for i in chunk)
             keep = 1 + max(len(layouts[i][1]) for i in chunk)
             ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
             positions = torch.zeros((len(chunk), width), dtype=torch.long)
-            mask = torch.full((len(chunk), 1, width, shared + width), lowest,
+            mask = torch.full((len(chunk), 1, width, cached + width), lowest,
                               dtype=self.model.dtype)  # fmt: skip
-            mask[..., :shared] = 0.0  # every row sees the shared prefix
             for row, index in enumerate(chunk):
                 request, nodes = layouts[index]
-                _tree_row(torch, ids[row], positions[row], mask[row, 0, :, shared:],
-                          request.prompt_ids[shared:], nodes)  # fmt: skip
-            cache = self._prefix_cache(requests[chunk[0]].prompt_ids[:shared], len(chunk))
+                prefix = len(prefixes[index][0])
+                mask[row, 0, :, cached - prefix : cached] = 0.0  # the row's own prefix
+                _tree_row(torch, ids[row], positions[row], mask[row, 0, :, cached:],
+                          request.prompt_ids[prefix:], nodes)  # fmt: skip
+                positions[row] += prefix
+            cache = self._batch_cache([prefixes[i][1] for i in chunk], cached)
             with torch.no_grad():
                 logits = self.model(
                     input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                    position_ids=(positions + shared).to(self.device), past_key_values=cache,
+                    position_ids=positions.to(self.device), past_key_values=cache,
                     logits_to_keep=keep,
                 ).logits  # fmt: skip
             for row, index in enumerate(chunk):
@@ -184,23 +191,86 @@ class HfEngine(Engine):
                 results[index] = TreeResult(found, masses)
         return [result for result in results if result is not None]
 
-    def _prefix_cache(self, prefix: Sequence[int], rows: int) -> Any:
-        """The keys and values of ``prefix``, repeated for ``rows`` batch rows (a copy: the
-        forward pass appends to it); None for an empty prefix. The last prefix's keys and
-        values are kept, since every batch of a cell usually shares the same system turn."""
-        if not prefix:
-            return None
-        if self._last_prefix is None or self._last_prefix[0] != tuple(prefix):
-            torch = self._torch
+    def _prefix_states(self, prompts: Sequence[Sequence[int]]) -> list[tuple[tuple[int, ...], Any]]:
+        """Per prompt, the prefix its row starts from and that prefix's keys and values (per
+        layer, batch 1; None for an empty prefix).
+
+        The prefix every prompt shares is computed once and kept for the next call (a cell's
+        calls share the system turn). A longer prefix shared by at least :data:`PREFIX_GROUP`
+        prompts (:func:`_group_prefix_lengths`: a persona's country and framing) is computed
+        once after it, for the :data:`MAX_PREFIX_GROUPS` such prefixes that save the most
+        positions; other prompts start from the common prefix.
+        """
+        if not prompts:
+            return []
+        root = tuple(prompts[0][: _shared_prefix(prompts)])
+        if self._last_prefix is None or self._last_prefix[0] != root:
+            self._last_prefix = (root, self._extend(None, [root])[0] if root else None)
+        states = {root: self._last_prefix[1]}
+        lengths = _group_prefix_lengths(prompts, PREFIX_GROUP)
+        wanted = [tuple(prompt[:length]) for prompt, length in zip(prompts, lengths, strict=True)]
+        members = Counter(group for group in wanted if len(group) > len(root))
+        saving = {group: (len(group) - len(root)) * (count - 1) for group, count in members.items()}
+        groups = sorted(saving, key=saving.__getitem__, reverse=True)[:MAX_PREFIX_GROUPS]
+        extended = self._extend(states[root], [group[len(root) :] for group in groups])
+        states.update(zip(groups, extended, strict=True))
+        return [(group, states[group]) if group in states else (root, states[root])
+                for group in wanted]  # fmt: skip
+
+    def _extend(self, past: Any, suffixes: Sequence[Sequence[int]]) -> list[tuple[Any, ...]]:
+        """Keys and values (per layer, batch 1) of ``past`` followed by each suffix, computed
+        in batches (``past``: per-layer keys and values of a prefix, or None)."""
+        torch = self._torch
+        start = past[0][0].shape[2] if past else 0
+        lowest = torch.finfo(self.model.dtype).min
+        extended: list[tuple[Any, ...]] = [()] * len(suffixes)
+        for chunk in _length_batches([len(suffix) for suffix in suffixes], self.batch_size):
+            width = max(len(suffixes[i]) for i in chunk)
+            ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+            positions = torch.zeros((len(chunk), width), dtype=torch.long)
+            mask = torch.full((len(chunk), 1, width, start + width), lowest,
+                              dtype=self.model.dtype)  # fmt: skip
+            mask[..., :start] = 0.0
+            for row, index in enumerate(chunk):
+                _tree_row(torch, ids[row], positions[row], mask[row, 0, :, start:],
+                          suffixes[index], ())  # fmt: skip
+            cache = self._batch_cache([past] * len(chunk), start)
             with torch.no_grad():
                 out = self.model(
-                    input_ids=torch.tensor([list(prefix)], device=self.device), use_cache=True,
-                    logits_to_keep=1,
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                    position_ids=(positions + start).to(self.device), past_key_values=cache,
+                    use_cache=True, logits_to_keep=1,
                 )  # fmt: skip
-            self._last_prefix = (tuple(prefix), out.past_key_values)
-        cache = copy.deepcopy(self._last_prefix[1])
-        cache.batch_repeat_interleave(rows)
-        return cache
+            layers = [(keys, values) for keys, values, *_ in out.past_key_values]
+            for row, index in enumerate(chunk):
+                first = start + width - len(suffixes[index])
+                extended[index] = tuple(
+                    (_unpadded(torch, keys, row, start, first),
+                     _unpadded(torch, values, row, start, first))
+                    for keys, values in layers
+                )  # fmt: skip
+        return extended
+
+    def _batch_cache(self, states: Sequence[Any], length: int) -> Any:
+        """One cache for a batch whose rows start from ``states`` (per-layer keys and values
+        of each row's prefix, or None): left-padded to ``length`` positions, the padding hidden
+        by the attention mask; a new cache, since the forward pass appends to it."""
+        if not length:
+            return None
+        from transformers import DynamicCache
+
+        reference = next(state for state in states if state)
+        layers = []
+        for layer, (key, value) in enumerate(reference):
+            shape = (len(states), key.shape[1], length, key.shape[3])
+            keys, values = key.new_zeros(shape), value.new_zeros(shape)
+            for row, state in enumerate(states):
+                if state:
+                    row_keys, row_values = state[layer]
+                    keys[row, :, length - row_keys.shape[2] :] = row_keys[0]
+                    values[row, :, length - row_values.shape[2] :] = row_values[0]
+            layers.append((keys, values))
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
 
     def generate(
         self,
@@ -284,6 +354,12 @@ class HfEngine(Engine):
         return [result for result in results if result is not None]
 
 
+def _unpadded(torch: Any, states: Any, row: int, start: int, first: int) -> Any:
+    """One row of a batch's keys or values (batch 1): its first ``start`` positions (the
+    past every row shares) and those from ``first`` on (its own tokens), not the padding."""
+    return torch.cat([states[row : row + 1, :, :start], states[row : row + 1, :, first:]], dim=2)
+
+
 def _as_list(value: Any) -> list[int]:
     if value is None:
         return []
@@ -314,6 +390,45 @@ def _length_batches(lengths: Sequence[int], size: int) -> list[list[int]]:
         else:
             batch.append(index)
     return batches
+
+
+PREFIX_GROUP = 8
+"""A prompt prefix shared by at least this many prompts of a scoring call is computed once
+for them (a persona's country and framing); see :meth:`HfEngine._prefix_states`."""
+
+MAX_PREFIX_GROUPS = 64
+"""At most this many such prefixes are computed and held during one call."""
+
+
+def _common_length(first: Sequence[int], second: Sequence[int]) -> int:
+    shared = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        shared += 1
+    return shared
+
+
+def _group_prefix_lengths(prompts: Sequence[Sequence[int]], least: int) -> list[int]:
+    """Per prompt, the length of the longest prefix it shares with at least ``least - 1``
+    other prompts, leaving it at least its last token (whose logits are the tree's root).
+
+    Sorted, the prompts that share a prefix are consecutive, and ``least`` consecutive
+    prompts share the shortest of their neighbours' common prefixes; a prompt's answer is the
+    best window of ``least`` that holds it. 0 for every prompt when there are fewer than
+    ``least``.
+    """
+    count = len(prompts)
+    if count < max(least, 2):
+        return [0] * count
+    order = sorted(range(count), key=lambda index: tuple(prompts[index]))
+    common = [_common_length(prompts[order[j]], prompts[order[j + 1]]) for j in range(count - 1)]
+    windows = [min(common[start : start + least - 1]) for start in range(count - least + 1)]
+    lengths = [0] * count
+    for place, index in enumerate(order):
+        best = max(windows[max(0, place - least + 1) : min(place, count - least) + 1])
+        lengths[index] = min(best, len(prompts[index]) - 1)
+    return lengths
 
 
 def _shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
