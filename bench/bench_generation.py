@@ -150,8 +150,20 @@ def machine() -> dict[str, object]:
     }
 
 
+def revision() -> str:
+    """The checkout's git commit, ``+changes`` when tracked files differ from it."""
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", *arguments], cwd=REPO, capture_output=True, text=True,
+                              check=False).stdout.strip()  # fmt: skip
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def run_description(args: argparse.Namespace, packages: tuple[str, ...]) -> dict:
-    """What every bench report records of its run: model, settings, machine, software, date."""
+    """What every bench report records of its run: model, settings, commit, machine,
+    software, date."""
     model = args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model
     return {
         "model": str(model),
@@ -159,6 +171,7 @@ def run_description(args: argparse.Namespace, packages: tuple[str, ...]) -> dict
         "n_prompts": args.n_prompts,
         "repeats": args.repeats,
         "threads": args.threads,
+        "commit": revision(),
         "machine": machine(),
         "software": package_versions(packages),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
