@@ -4,12 +4,14 @@ paper-sized cell on a Llama-3-8B-shaped model with random weights.
 Meant for the device lent to some tasks (PyTorch and transformers, no vLLM, no network, at
 most 64 MiB carried): the model is built there from its configuration (``from_config``,
 bf16), never downloaded. The cell: ``--prompts`` prompts (default 9,000) of ~90 token ids
-each, each with 4 to 10 numbered options (labels 1 .. 10: ``10`` is two tokens, so the
-trees have inner nodes and end-of-label factors, as on the real tokenizers). Each batch
-size is timed on the whole cell after a warm-up batch; per batch size: seconds,
-prompts/s, tokens/s (prompt and tree tokens: what the forward passes compute) and the share
-of the GPU's bf16 peak, taking the forward pass as 2 * parameters * tokens FLOPs (attention
-left out: ~90-token sequences).
+laid out as a persona cell's are: a system turn every prompt shares (20 tokens), one of 16
+countries' framings (15 tokens), then a question (the same question for every country),
+each with 4 to 10 numbered options (labels 1 .. 10: ``10`` is two tokens, so the trees have
+inner nodes and end-of-label factors, as on the real tokenizers). Each batch size is timed
+on the whole cell after a warm-up batch; per batch size: seconds, prompts/s, the cell's
+tokens per second (prompt and tree tokens), the positions the forward passes computed (the
+shared prefixes are computed once), and the share of the GPU's bf16 peak, taking a forward
+pass as 2 * parameters * positions FLOPs (attention left out: ~90-token sequences).
 
     python bench/gpu_tree_scoring.py --out bench/results/gpu_h200.json
 
@@ -37,31 +39,43 @@ DIGITS = tuple(range(15, 25))
 """Token ids standing in for the digits 0-9 (the labels' tokens and the continuations)."""
 
 
+COUNTRIES = 16
+SYSTEM_TOKENS, FRAMING_TOKENS = 20, 15
+
+
 def cell(n_prompts: int, prompt_tokens: int, vocab: int, seed: int = 0):
-    """Scoring items of numbered options (4-10), random prompts of about ``prompt_tokens``."""
+    """Scoring items of numbered options (4-10) after prompts of about ``prompt_tokens``:
+    a shared system turn, a country's framing, a question asked in every country."""
     from culturalign.scoring.exact import ScoringItem
 
     rng = random.Random(seed)
+
+    def words(count: int) -> tuple[int, ...]:
+        return tuple(rng.randrange(1000, vocab) for _ in range(count))
+
+    system = words(SYSTEM_TOKENS)
+    framings = [words(FRAMING_TOKENS) for _ in range(COUNTRIES)]
     items = []
-    for _ in range(n_prompts):
+    while len(items) < n_prompts:
         length = rng.randint(prompt_tokens - 10, prompt_tokens + 10)
-        prefix = tuple(rng.randrange(1000, vocab) for _ in range(length))
+        question = words(max(1, length - SYSTEM_TOKENS - FRAMING_TOKENS))
         labels = range(1, rng.randint(4, 10) + 1)
         options = tuple(tuple(DIGITS[int(d)] for d in str(label)) for label in labels)
-        items.append(ScoringItem(prefix, options))
+        for framing in framings[: n_prompts - len(items)]:
+            items.append(ScoringItem(system + framing + question, options))
     return items
 
 
-def engine_for(model, batch_size: int, device: str):
-    """The transformers engine around an in-memory model (no files, no tokenizer needed)."""
-    import torch
+def count_positions(model) -> list[int]:
+    """The token positions each forward pass of ``model`` computes (padding included)."""
+    counts: list[int] = []
 
-    from culturalign.engines.hf_engine import HfEngine
+    def record(_module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids")
+        counts.append(int((ids if ids is not None else args[0]).numel()))
 
-    engine = HfEngine.__new__(HfEngine)
-    engine._torch, engine.model, engine.device = torch, model, device
-    engine.batch_size, engine.pad_id = batch_size, 0
-    return engine
+    model.register_forward_pre_hook(record, with_kwargs=True)
+    return counts
 
 
 def main() -> None:
@@ -81,6 +95,7 @@ def main() -> None:
     import transformers
     from transformers import AutoModelForCausalLM, LlamaConfig
 
+    from culturalign.engines.hf_engine import HfEngine
     from culturalign.scoring.exact import score_items_by_tree, tree_requests
 
     shape = dict(LLAMA3_8B, num_hidden_layers=args.layers, hidden_size=args.hidden)
@@ -97,10 +112,12 @@ def main() -> None:
     parameters = sum(p.numel() for p in model.parameters())
     items = cell(args.prompts, args.prompt_tokens, shape["vocab_size"])
     tokens = sum(len(r.prompt_ids) + len(r.tree_tokens()) for _, r in tree_requests(items, DIGITS))
+    counted = count_positions(model)
     runs = []
     for batch_size in args.batch_sizes:
-        engine = engine_for(model, batch_size, args.device)
+        engine = HfEngine.around_model(model, batch_size=batch_size)
         score_items_by_tree(engine.tree_logprobs, items[:batch_size], DIGITS)  # warm-up
+        counted.clear()
         if args.device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -110,11 +127,14 @@ def main() -> None:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         assert all(abs(sum(row) - 1.0) < 1e-6 for row in probs)
-        flops = 2.0 * parameters * tokens / seconds
+        positions = sum(counted)
+        flops = 2.0 * parameters * positions / seconds
         runs.append({
             "batch_size": batch_size, "seconds": round(seconds, 3),
             "prompts_per_second": round(len(items) / seconds, 1),
             "tokens_per_second": round(tokens / seconds),
+            "forward_positions_per_prompt": round(positions / len(items), 1),
+            "forward_passes": len(counted),
             "share_of_bf16_peak": round(flops / (args.peak_tflops * 1e12), 4),
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
             if args.device == "cuda" else None,

@@ -80,6 +80,26 @@ class HfEngine(Engine):
             self.pad_id = self.tokenizer.eos_token_id or 0
         self.startup_seconds = time.perf_counter() - started
 
+    @classmethod
+    def around_model(cls, model: Any, *, batch_size: int = 16, pad_id: int = 0) -> HfEngine:
+        """An engine around a model already in memory, without a tokenizer: scoring by token
+        ids (``tree_logprobs``) only. For benchmarks on a model built from its configuration
+        (``bench/gpu_tree_scoring.py``), where there are no files to load."""
+        import torch
+        import transformers
+
+        device = "cuda" if model.device.type == "cuda" else "cpu"
+        dtype = str(model.dtype).removeprefix("torch.")
+        engine = cls.__new__(cls)
+        Engine.__init__(engine, ModelSpec(key="in-memory", path="", engine="hf",
+                                          device="gpu" if device == "cuda" else "cpu",
+                                          dtype=dtype))  # fmt: skip
+        engine._torch, engine._transformers = torch, transformers
+        engine.model, engine.device = model.eval(), device
+        engine.batch_size, engine.pad_id = batch_size, pad_id
+        engine._last_prefix = None
+        return engine
+
     @property
     def version(self) -> str:
         return str(self._transformers.__version__)
