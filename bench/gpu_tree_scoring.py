@@ -30,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))
 
 LLAMA3_8B = {"vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
              "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -66,18 +67,6 @@ def cell(n_prompts: int, prompt_tokens: int, vocab: int, seed: int = 0):
     return items
 
 
-def count_positions(model) -> list[int]:
-    """The token positions each forward pass of ``model`` computes (padding included)."""
-    counts: list[int] = []
-
-    def record(_module, args, kwargs) -> None:
-        ids = kwargs.get("input_ids")
-        counts.append(int((ids if ids is not None else args[0]).numel()))
-
-    model.register_forward_pre_hook(record, with_kwargs=True)
-    return counts
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=9000)
@@ -93,6 +82,7 @@ def main() -> None:
 
     import torch
     import transformers
+    from bench_peer import count_forward_tokens
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     from culturalign.engines.hf_engine import HfEngine
@@ -112,7 +102,7 @@ def main() -> None:
     parameters = sum(p.numel() for p in model.parameters())
     items = cell(args.prompts, args.prompt_tokens, shape["vocab_size"])
     tokens = sum(len(r.prompt_ids) + len(r.tree_tokens()) for _, r in tree_requests(items, DIGITS))
-    counted = count_positions(model)
+    counted = count_forward_tokens(model)
     runs = []
     for batch_size in args.batch_sizes:
         engine = HfEngine.around_model(model, batch_size=batch_size)

@@ -454,11 +454,8 @@ def _group_prefix_lengths(prompts: Sequence[Sequence[int]], least: int) -> list[
 def _shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
     """How many leading tokens every prompt shares, leaving each at least its last token
     (whose logits are the tree's root)."""
-    shortest = min(len(prompt) for prompt in prompts)
-    shared = 0
-    while shared < shortest - 1 and len({prompt[shared] for prompt in prompts}) == 1:
-        shared += 1
-    return shared
+    shared = min(min(_common_length(prompts[0], prompt), len(prompt) - 1) for prompt in prompts)
+    return max(shared, 0)
 
 
 def _tree_row(torch: Any, ids: Any, positions: Any, mask: Any, prompt_ids: Sequence[int],
