@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from scoring_items import LETTER_QUESTIONS, scoring_items
 
@@ -35,6 +36,7 @@ from culturalign.engines.vllm_engine import (
     generation_sampling,
 )
 from culturalign.errors import ConfigError
+from culturalign.generation.cell import run_cell
 from culturalign.scoring.exact import (
     continuation_token_ids,
     generation_candidates,
@@ -277,6 +279,98 @@ def test_hf_and_vllm_agree_on_exact_option_probs(tmp_path, restored_environment)
     check_generation_reuse(vllm_probs, vllm_generated, vllm_reuse, tolerance=1e-6)
     check_sampling(hf_sampled, hf_generated)
     check_sampling(vllm_sampled, vllm_generated)
+
+
+COUNTRIES = ["Egypt", "Iran", "Turkey", "Morocco", "Lebanon", "Tunisia"]
+TOPICS = ["family", "friends", "leisure time", "politics"]
+
+
+def persona_prompts() -> pd.DataFrame:
+    """24 persona prompts (6 countries x 4 questions), options 1-4, English."""
+    rows = [
+        {"question_id": f"Q{number}", "country": country, "variant": "original",
+         "prompt_language": "en",
+         "prompt": f"Imagine you are an average person from {country}. How important is "
+                   f"{topic} in your life? 1 = very important, 2 = rather important, 3 = not "
+                   "very important, 4 = not at all important. Answer with a number only.",
+         "answer_cue": "Answer:", "scale_min": 1, "scale_max": 4, "scale_type": "ordinal",
+         "label_kind": "number", "option_labels": ["1", "2", "3", "4"],
+         "option_codes": [1, 2, 3, 4]}
+        for country in COUNTRIES for number, topic in enumerate(TOPICS, 1)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.e2e
+def test_vllm_scores_a_cell_beyond_its_kv_cache_in_waves(tmp_path, restored_environment):
+    """A cell whose prompts do not fit the KV cache together (24 prompts of ~95 tokens
+    against 1,024 cached tokens) is generated and scored in waves: the scoring requests find
+    their prompts cached, so the engine computes fewer tokens than with the whole cell in
+    one call, and the rows are the same."""
+    pytest.importorskip("vllm")
+    from demo_model import demo_model_dir
+    from transformers import AutoConfig
+
+    model_dir = demo_model_dir()
+    config = AutoConfig.from_pretrained(model_dir)
+    head = config.hidden_size // config.num_attention_heads
+    per_token = config.num_hidden_layers * 2 * config.num_key_value_heads * head * 4  # fp32
+    engine = load_engine(
+        ModelSpec.from_config("demo", {
+            "path": str(model_dir), "engine": "vllm", "dtype": "float32", "device": "cpu",
+            "max_model_len": 512,
+            "engine_options": {"kv_cache_memory_bytes": 1024 * per_token},
+        }),
+        threads=2, cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    assert engine.prefix_cache_tokens() == 1024
+    # token positions the model computes, by the step that asked (what the cache served is
+    # not computed)
+    computed = {"generate": 0, "score": 0}
+    step = ["generate"]
+
+    def count(_module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids")
+        computed[step[0]] += int((ids if ids is not None else args[0]).numel())
+
+    engine.llm.apply_model(lambda model: model.register_forward_pre_hook(count, with_kwargs=True))
+
+    def marked(method, name):
+        def call(*args, **kwargs):
+            step[0] = name
+            return method(*args, **kwargs)
+
+        return call
+
+    engine.generate = marked(engine.generate, "generate")
+    engine.next_token_logprobs = marked(engine.next_token_logprobs, "score")
+    prompts = persona_prompts()
+    runs = {}
+    for mode in ("waves", "whole"):
+        if mode == "whole":
+            engine.prefix_cache_tokens = lambda: None
+        engine.llm.reset_prefix_cache()
+        computed.update(generate=0, score=0)
+        frame, meta = run_cell(engine, prompts, reasoning="zero", max_tokens=8)
+        runs[mode] = (frame, meta, dict(computed))
+    engine.close()
+    del engine
+    gc.collect()
+    (waves, waves_meta, waves_tokens), (whole, whole_meta, whole_tokens) = runs.values()
+    prompt_tokens = int(waves["n_prompt_tokens"].sum())
+    assert prompt_tokens + 8 * len(prompts) > 1024  # the cell outgrows the cache
+    requests = waves_meta["score_requests"]
+    print(f"tokens computed (generation, scoring): {waves_tokens} in waves, {whole_tokens} in "
+          f"one call; prompts {prompt_tokens}, score requests {requests}")  # fmt: skip
+    # in waves every scoring request finds its prompt's full 16-token blocks cached: it
+    # computes the prompt's unfinished block and its label token, at most 16 positions
+    assert waves_tokens["score"] <= 16 * requests
+    assert whole_tokens["score"] > 16 * requests
+    assert waves["response"].tolist() == whole["response"].tolist()
+    for ours, theirs in zip(waves["option_probs"], whole["option_probs"], strict=True):
+        assert [e["option"] for e in ours] == [e["option"] for e in theirs]
+        assert max(abs(a["prob"] - b["prob"]) for a, b in zip(ours, theirs, strict=True)) < 1e-6
+    assert waves_meta["score_requests"] == whole_meta["score_requests"]
 
 
 def check_sampling(sampled, generated):

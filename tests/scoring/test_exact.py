@@ -27,7 +27,7 @@ from culturalign.engines.base import (
     top_logprobs_from_positions,
 )
 from culturalign.errors import ConfigError
-from culturalign.generation.cell import SHARD_COLUMNS, cue_text, run_cell
+from culturalign.generation.cell import SHARD_COLUMNS, cache_waves, cue_text, run_cell
 from culturalign.scoring.exact import (
     EndRule,
     ScoringItem,
@@ -449,6 +449,57 @@ def test_run_cell_maps_reordered_labels_back_to_codes():
     assert probs == pytest.approx({1: 0.0, 2: 0.25, 3: 0.25, 4: 0.5})
     # token ids in code order: code 1 is shown as "4"
     assert frame.iloc[0].option_token_ids[0] == TOKENIZER.encode("4")
+
+
+def test_cache_waves_fill_half_the_cache_in_prompt_order():
+    # budget 10 of a 20-token cache: 5+5 fit; 5 then 12 do not; 12 alone; 3 after 12 not
+    assert cache_waves([5, 5, 5, 12, 3], 20) == [range(0, 2), range(2, 3), range(3, 4),
+                                                 range(4, 5)]  # fmt: skip
+    # budget 20: 5+5+5, then 12 would make 27; 12+3 fit
+    assert cache_waves([5, 5, 5, 12, 3], 40) == [range(0, 3), range(3, 5)]
+    assert cache_waves([5, 5, 5, 12, 3], None) == [range(0, 5)]
+    assert cache_waves([5, 5], 20, share=1.0) == [range(0, 2)]
+    assert cache_waves([], 20) == []
+
+
+class WaveEngine(FakeEngine):
+    """The fake engine with a prefix cache of ``capacity`` tokens: generates its texts in
+    the order the prompts come, call after call."""
+
+    def __init__(self, texts, masses, capacity):
+        super().__init__(texts, masses)
+        self.capacity = capacity
+        self.given = 0
+
+    def prefix_cache_tokens(self):
+        return self.capacity
+
+    def generate(self, requests, *, logprobs, logprob_positions, seed):
+        texts, self.texts = self.texts, self.texts[self.given : self.given + len(requests)]
+        try:
+            return super().generate(
+                requests, logprobs=logprobs, logprob_positions=logprob_positions, seed=seed
+            )
+        finally:
+            self.texts, self.given = texts, self.given + len(requests)
+
+
+@pytest.mark.parametrize("reasoning", ["zero", "cot"])
+def test_a_cell_in_cache_waves_has_the_rows_of_one_call(reasoning):
+    prompts = pd.concat([fake_prompts()] * 2, ignore_index=True)
+    prompts["variant"] = ["original", "original", "wording-2", "wording-2"]
+    texts = ["2", "i think 10.\nanswer: 10", "answer: 3", "1"]
+    masses = {"1": 0.5, "2": 0.25, "3": 0.25, "10": 0.5}
+    whole, whole_meta = run_cell(WaveEngine(texts, masses, None), prompts,
+                                 reasoning=reasoning, max_tokens=8)  # fmt: skip
+    # every prompt is over a quarter of this cache: four waves of one prompt
+    engine = WaveEngine(texts, masses, 2 * len(whole.iloc[0].scored_prefix_ids) - 1)
+    waved, waved_meta = run_cell(engine, prompts, reasoning=reasoning, max_tokens=8)
+    assert [len(call) for call in engine.generate_calls] == [1, 1, 1, 1]
+    assert waved["response"].tolist() == texts
+    pd.testing.assert_frame_equal(waved, whole)
+    for key in ("score_requests", "mass_requests", "nodes_from_generation", "n_prompts"):
+        assert waved_meta[key] == whole_meta[key]
 
 
 # --- letter labels -------------------------------------------------------------------------

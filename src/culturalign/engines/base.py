@@ -241,6 +241,14 @@ class Engine(BaseEngine):
     #: Largest number of candidate ids one ``ScoreRequest`` may carry (None: unlimited).
     max_candidates: int | None = None
 
+    def prefix_cache_tokens(self) -> int | None:
+        """Tokens the engine's prefix cache holds at once (None: no such limit to plan for).
+
+        Scoring requests reuse their prompt's keys and values from this cache; a cell whose
+        prompts outgrow it is generated and scored in waves that fit
+        (:func:`culturalign.generation.cell.cache_waves`)."""
+        return None
+
     @abstractmethod
     def generate(
         self,

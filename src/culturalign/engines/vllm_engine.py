@@ -262,6 +262,13 @@ class VllmEngine(Engine):
     def version(self) -> str:
         return str(self._vllm.__version__)
 
+    def prefix_cache_tokens(self) -> int | None:
+        # set in this process by the engine core (or its client) once the KV cache is sized
+        cache = self.llm.llm_engine.vllm_config.cache_config
+        if not cache.num_gpu_blocks or not cache.block_size:
+            return None
+        return int(cache.num_gpu_blocks) * int(cache.block_size)
+
     def effective_options(self) -> dict[str, Any]:
         options = dict(self._arguments)
         if self.spec.device == "cpu":
