@@ -452,13 +452,19 @@ def test_run_cell_maps_reordered_labels_back_to_codes():
 
 
 def test_cache_waves_fill_half_the_cache_in_prompt_order():
-    # budget 10 of a 20-token cache: 5+5 fit; 5 then 12 do not; 12 alone; 3 after 12 not
+    # 30 tokens do not fit a 20-token cache: budget 10; 5+5 fit; 5 then 12 do not; 12 alone;
+    # 3 after 12 not
     assert cache_waves([5, 5, 5, 12, 3], 20) == [range(0, 2), range(2, 3), range(3, 4),
                                                  range(4, 5)]  # fmt: skip
-    # budget 20: 5+5+5, then 12 would make 27; 12+3 fit
-    assert cache_waves([5, 5, 5, 12, 3], 40) == [range(0, 3), range(3, 5)]
+    # nor a 28-token cache: budget 14; 5+5, then 5 (12 would make 17), 12, then 3
+    assert cache_waves([5, 5, 5, 12, 3], 28) == [range(0, 2), range(2, 3), range(3, 4),
+                                                 range(4, 5)]  # fmt: skip
+    # a 29-token cache: budget 14 again (29 * 0.5 rounded down)
+    assert cache_waves([5, 5, 5, 12, 3], 29) == cache_waves([5, 5, 5, 12, 3], 28)
+    # a cell that fits the cache is one call, however full it is
+    assert cache_waves([5, 5, 5, 12, 3], 30) == [range(0, 5)]
     assert cache_waves([5, 5, 5, 12, 3], None) == [range(0, 5)]
-    assert cache_waves([5, 5], 20, share=1.0) == [range(0, 2)]
+    assert cache_waves([12, 12], 20, share=1.0) == [range(0, 1), range(1, 2)]
     assert cache_waves([], 20) == []
 
 
