@@ -303,7 +303,7 @@ def persona_prompts() -> pd.DataFrame:
 
 @pytest.mark.e2e
 def test_vllm_scores_a_cell_beyond_its_kv_cache_in_waves(tmp_path, restored_environment):
-    """A cell whose prompts do not fit the KV cache together (24 prompts of ~95 tokens
+    """A cell whose prompts do not fit the KV cache together (24 prompts of ~80 tokens
     against 1,024 cached tokens) is generated and scored in waves: the scoring requests find
     their prompts cached, so the engine computes fewer tokens than with the whole cell in
     one call, and the rows are the same."""

@@ -498,7 +498,7 @@ def test_a_cell_in_cache_waves_has_the_rows_of_one_call(reasoning):
     masses = {"1": 0.5, "2": 0.25, "3": 0.25, "10": 0.5}
     whole, whole_meta = run_cell(WaveEngine(texts, masses, None), prompts,
                                  reasoning=reasoning, max_tokens=8)  # fmt: skip
-    # every prompt is over a quarter of this cache: four waves of one prompt
+    # each prompt with its 8 generated tokens is over half this cache: four waves of one
     engine = WaveEngine(texts, masses, 2 * len(whole.iloc[0].scored_prefix_ids) - 1)
     waved, waved_meta = run_cell(engine, prompts, reasoning=reasoning, max_tokens=8)
     assert [len(call) for call in engine.generate_calls] == [1, 1, 1, 1]
