@@ -3,7 +3,9 @@
 CPU defaults (``device: cpu``), each overridable through ``engine_options``:
 ``enforce_eager=True`` (start-up ~20 s instead of 60-90 s of torch compilation),
 ``block_size=16`` (see :func:`allow_16_token_blocks`; 32 where this vLLM cannot), a 1 GiB
-KV cache (``kv_cache_memory_bytes``), prefix caching on. Environment set before vLLM is imported:
+KV cache (``kv_cache_memory_bytes``), prefix caching on, and, for eager engines, RMSNorm in
+vLLM's CPU C kernels in bfloat16 and float16 (``ir_op_priority``, :func:`cpu_norm_priority`).
+Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
 otherwise uses one core), ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
 Snakemake ``script:`` needs), ``TMPDIR`` under ``cache_dir``, ``VLLM_CACHE_ROOT`` there too
@@ -143,6 +145,27 @@ def usable_cpu_block_size(spec: ModelSpec, block: int, version: str) -> int:
     return NATIVE_CPU_BLOCK
 
 
+def cpu_norm_priority(arguments: dict[str, Any]) -> dict[str, list[str]] | None:
+    """``ir_op_priority`` putting vLLM's CPU RMSNorm kernels first (see
+    :func:`~culturalign.engines.vllm_cpu_kernels.register_cpu_norm_kernels`), or None to
+    leave vLLM's own.
+
+    Only for eager engines whose caller did not set a priority: compiled, Inductor fuses the
+    native ops itself.
+    """
+    if "ir_op_priority" in arguments or not arguments.get("enforce_eager"):
+        return None
+    from culturalign.engines.vllm_cpu_kernels import (
+        CPU_NORM_PROVIDER,
+        NORM_OPS,
+        register_cpu_norm_kernels,
+    )
+
+    if not register_cpu_norm_kernels():
+        return None
+    return {op: [CPU_NORM_PROVIDER, "native"] for op in NORM_OPS}
+
+
 CANDIDATE_TOP_K = 128
 """Logprobs a generation request asks for when its caller wants candidate ids back as well
 as the top-k (vLLM returns either a top-k or given ids, not both): the candidates found among
@@ -237,6 +260,10 @@ class VllmEngine(Engine):
             self._arguments["block_size"] = usable_cpu_block_size(
                 spec, int(self._arguments["block_size"]), vllm.__version__
             )
+        if spec.device == "cpu":
+            priority = cpu_norm_priority(self._arguments)
+            if priority is not None:
+                self._arguments["ir_op_priority"] = priority
         log.info("starting vLLM %s with %s", vllm.__version__, self._arguments)
         self.llm = vllm.LLM(**self._arguments)
         self.tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
