@@ -148,6 +148,8 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         CPU_DEFAULTS,
         allow_16_token_blocks,
         cpu_environment,
+        cpu_norm_priority,
+        keep_freed_memory,
     )
     from culturalign.generation.cell import chat_prompt_ids
 
@@ -159,10 +161,15 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         answer_vllm_version_lookup()
         from lm_eval.models.vllm_causallms import VLLM
 
-        # the same engine settings as culturalign's, 16-token KV blocks included
+        # the same engine settings as culturalign's: 16-token KV blocks, the RMSNorm
+        # kernels in bfloat16, glibc keeping freed memory
         options = dict(CPU_DEFAULTS)
         if not allow_16_token_blocks():
             options["block_size"] = 32
+        priority = cpu_norm_priority(options)
+        if priority is not None:
+            options["ir_op_priority"] = priority
+        keep_freed_memory()
         model = VLLM(
             pretrained=str(args.model), dtype=args.dtype, max_model_len=2048, batch_size="auto",
             enable_prefix_caching=True, seed=0, **options,

@@ -94,6 +94,55 @@ def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path
     assert environment["TMPDIR"].startswith(str(tmp_path / "cache"))
 
 
+PAGE_FAULTS_OF_TEN_LAYERS = """
+import resource, sys, torch
+from culturalign.engines.vllm_engine import keep_freed_memory
+applied = keep_freed_memory() if sys.argv[1] == "keep" else False
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    layer = torch.ones(25_000_000)  # 100 MB, freed before the next, as a layer's activations
+    del layer
+print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+PAGES_OF_100_MB = 24_414
+
+
+@pytest.mark.parametrize("mode", ["keep", "default"])
+def test_freed_tensor_memory_is_kept_for_the_next_tensors(mode):
+    """Ten 100 MB tensors, each freed before the next: with :func:`keep_freed_memory` they
+    reuse the pages of the first ones (the heap grows two or three times, as small blocks
+    land between them); by default glibc unmaps each and all ten page-fault their memory."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's malloc only")
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "LD_PRELOAD" and not key.startswith("MALLOC_")
+    }
+    ran = subprocess.run(
+        [sys.executable, "-c", PAGE_FAULTS_OF_TEN_LAYERS, mode],
+        capture_output=True, text=True, env=environment, check=True,
+    )  # fmt: skip
+    applied, faults = ran.stdout.split()
+    print(f"{mode}: {faults} page faults")
+    if mode == "keep":
+        assert applied == "True"
+        assert int(faults) < 4 * PAGES_OF_100_MB
+    else:
+        assert int(faults) > 8 * PAGES_OF_100_MB
+
+
+def test_a_tuned_allocator_is_left_alone(monkeypatch):
+    from culturalign.engines.vllm_engine import keep_freed_memory
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert keep_freed_memory() is False
+
+
 def test_job_resources_scale_with_the_model():
     small = {"path": "nowhere", "build": "smollm2-gguf", "device": "cpu"}
     assert job_gpus(small) == 0
