@@ -3,7 +3,8 @@
 The demo model is served by `vllm serve` on the CPU (tests/vllm_server.py) and asked the
 same cells three ways in one workflow run: locally (engine vllm), exactly over HTTP
 (engine vllm-server) and through the chat endpoint (engine openai, top logprobs). Checked:
-(a) exact-over-HTTP option_probs equal the local engine's (<= 1e-4, float32); (b) the
+(a) exact-over-HTTP option_probs equal the local engine's (within float32 noise, see
+HTTP_TOLERANCE); (b) the
 top-logprob distributions against the exact ones (the differences are printed); (c) a
 rerun sends no request (the server's access log); (d) after a kill -9 mid-cell only the
 unanswered requests are sent again; (e) the fake API key is in no file the workflow wrote;
@@ -36,6 +37,13 @@ COUNTRIES = ["Egypt", "Iran"]
 CELLS = [("en", "persona", "zero"), ("en", "persona", "cot")]
 KEY_ENV = "CULTURALIGN_TEST_API_KEY"
 FAKE_KEY = "sk-culturalign-test-" + "7f3a9c1e5b2d8046aa91c3e7d5f0b2c4"
+HTTP_TOLERANCE = 1e-3
+"""Largest option-probability difference allowed between the two vLLM engines. Both run the
+same float32 model, but a scored prefix's KV blocks may have been written while decoding the
+response or by a later prefill, depending on what each engine's prefix cache still held:
+scoring the cot cell after decoding the responses one by one moved a probability by 3.6e-6
+here, and one CI run saw 1.5e-4 (WVS-Q1, Iran). A wrong prefix, token or normalisation
+moves them by 1e-2 and more."""
 
 
 def shard(model: str, cell: tuple[str, str, str], kind: str = "generations") -> str:
@@ -125,7 +133,7 @@ def probs(row) -> np.ndarray:
 def test_exact_over_http_equals_the_local_engine(workflow):
     from culturalign.io.tables import read_metadata
 
-    checked = 0
+    checked, differences = 0, {}
     for cell in CELLS:
         local = pd.read_parquet(workflow / shard("smollm2-135m", cell))
         http = pd.read_parquet(workflow / shard("demo-http", cell))
@@ -133,13 +141,16 @@ def test_exact_over_http_equals_the_local_engine(workflow):
         assert set(http["option_probs_source"]) == {"exact"}
         for a, b in zip(local.itertuples(), http.itertuples(), strict=True):
             assert list(a.scored_prefix_ids) == list(b.scored_prefix_ids)
-            assert np.abs(probs(a) - probs(b)).max() <= 1e-4, (cell, a.question_id)
+            differences[(*cell, a.question_id, a.country)] = np.abs(probs(a) - probs(b)).max()
             checked += 1
         meta = read_metadata(workflow / shard("demo-http", cell))
         assert meta["engine"]["name"] == "vllm-server"
         assert meta["model"]["base_url"].startswith("http://127.0.0.1")
         assert meta["usage"]["requests_sent"] > len(http)  # generation + scoring requests
     assert checked == 2 * (len(QUESTIONS) * len(COUNTRIES) - 1)  # AOI-0300: no data for Iran
+    print("largest option-probability differences:", sorted(map(float, differences.values()))[-3:])
+    over = {row: float(d) for row, d in differences.items() if d > HTTP_TOLERANCE}
+    assert not over, over
 
 
 def test_top_logprob_distributions_against_the_exact_ones(workflow):
