@@ -3,12 +3,12 @@
 The demo model is served by `vllm serve` on the CPU (tests/vllm_server.py) and asked the
 same cells three ways in one workflow run: locally (engine vllm), exactly over HTTP
 (engine vllm-server) and through the chat endpoint (engine openai, top logprobs). Checked:
-(a) exact-over-HTTP option_probs equal the local engine's (within float32 noise, see
-HTTP_TOLERANCE); (b) the
-top-logprob distributions against the exact ones (the differences are printed); (c) a
-rerun sends no request (the server's access log); (d) after a kill -9 mid-cell only the
-unanswered requests are sent again; (e) the fake API key is in no file the workflow wrote;
-and the clear errors of a missing key variable, an unknown model and a refused key.
+(a) exact-over-HTTP answers and option_probs equal the local engine's, within float32 noise
+(HTTP_TOLERANCE; one answer per cell may differ); (b) the top-logprob distributions against
+the exact ones (the differences are printed); (c) a rerun sends no request (the server's
+access log); (d) after a kill -9 mid-cell only the unanswered requests are sent again; (e)
+the fake API key is in no file the workflow wrote; and the clear errors of a missing key
+variable, an unknown model and a refused key.
 """
 
 from __future__ import annotations
@@ -133,21 +133,25 @@ def probs(row) -> np.ndarray:
 def test_exact_over_http_equals_the_local_engine(workflow):
     from culturalign.io.tables import read_metadata
 
-    checked, differences = 0, {}
+    differences = {}
     for cell in CELLS:
         local = pd.read_parquet(workflow / shard("smollm2-135m", cell))
         http = pd.read_parquet(workflow / shard("demo-http", cell))
-        assert http["response"].tolist() == local["response"].tolist()
+        assert len(local) == len(QUESTIONS) * len(COUNTRIES) - 1  # AOI-0300: no data for Iran
         assert set(http["option_probs_source"]) == {"exact"}
+        # the same noise can flip a near-tied greedy choice (CI saw it on the chat endpoint,
+        # below): one row per cell may answer differently, and is not compared
+        diverged = int((http["response"] != local["response"]).sum())
+        assert diverged <= 1, (cell, diverged)
         for a, b in zip(local.itertuples(), http.itertuples(), strict=True):
+            if a.response != b.response:
+                continue
             assert list(a.scored_prefix_ids) == list(b.scored_prefix_ids)
             differences[(*cell, a.question_id, a.country)] = np.abs(probs(a) - probs(b)).max()
-            checked += 1
         meta = read_metadata(workflow / shard("demo-http", cell))
         assert meta["engine"]["name"] == "vllm-server"
         assert meta["model"]["base_url"].startswith("http://127.0.0.1")
         assert meta["usage"]["requests_sent"] > len(http)  # generation + scoring requests
-    assert checked == 2 * (len(QUESTIONS) * len(COUNTRIES) - 1)  # AOI-0300: no data for Iran
     print("largest option-probability differences:", sorted(map(float, differences.values()))[-3:])
     over = {row: float(d) for row, d in differences.items() if d > HTTP_TOLERANCE}
     assert not over, over
