@@ -144,11 +144,11 @@ def culturalign_run(args: argparse.Namespace, prompts, engine_name: str = "vllm"
 def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
     from transformers import AutoTokenizer
 
+    from culturalign.engines import ModelSpec
     from culturalign.engines.vllm_engine import (
         CPU_DEFAULTS,
-        allow_16_token_blocks,
+        cpu_arguments,
         cpu_environment,
-        cpu_norm_priority,
         keep_freed_memory,
     )
     from culturalign.generation.cell import chat_prompt_ids
@@ -159,17 +159,14 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
     if tool == "lmeval_vllm":
         os.environ.update(cpu_environment(args.threads, REPO / "resources/.cache"))
         answer_vllm_version_lookup()
+        import vllm
         from lm_eval.models.vllm_causallms import VLLM
 
         # the same engine settings as culturalign's: 16-token KV blocks, the RMSNorm
         # kernels in bfloat16, glibc keeping freed memory
-        options = dict(CPU_DEFAULTS)
-        if not allow_16_token_blocks():
-            options["block_size"] = 32
-        priority = cpu_norm_priority(options)
-        if priority is not None:
-            options["ir_op_priority"] = priority
         keep_freed_memory()
+        spec = ModelSpec(key="lmeval", path=str(args.model), dtype=args.dtype)
+        options = cpu_arguments(CPU_DEFAULTS, spec, vllm.__version__)
         model = VLLM(
             pretrained=str(args.model), dtype=args.dtype, max_model_len=2048, batch_size="auto",
             enable_prefix_caching=True, seed=0, **options,

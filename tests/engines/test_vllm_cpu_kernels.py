@@ -9,7 +9,7 @@ import pytest
 from scoring_items import scoring_items
 
 from culturalign.engines import ModelSpec, load_engine
-from culturalign.engines.vllm_engine import cpu_norm_priority
+from culturalign.engines.vllm_engine import CPU_DEFAULTS, cpu_arguments, cpu_norm_priority
 from culturalign.scoring.exact import continuation_token_ids, score_with_engine
 
 torch = pytest.importorskip("torch")
@@ -111,6 +111,21 @@ def test_the_priority_is_set_for_eager_engines_the_user_left_alone(norm_ops):
     }
     assert cpu_norm_priority({"enforce_eager": False}) is None  # Inductor fuses the native op
     assert cpu_norm_priority({"enforce_eager": True, "ir_op_priority": {}}) is None
+
+
+def test_the_cpu_arguments_the_engine_and_the_peer_bench_share(norm_ops):
+    import vllm
+
+    from culturalign.engines.vllm_cpu_kernels import CPU_NORM_PROVIDER
+
+    spec = ModelSpec(key="x", path="unused")
+    given = dict(CPU_DEFAULTS)
+    arguments = cpu_arguments(given, spec, vllm.__version__)
+    assert given == CPU_DEFAULTS  # a copy: the defaults stay as they were
+    assert arguments["block_size"] == 16  # this vLLM has the 16-token kernel
+    assert arguments["ir_op_priority"]["rms_norm"] == [CPU_NORM_PROVIDER, "native"]
+    mine = {**CPU_DEFAULTS, "block_size": 64, "ir_op_priority": {"rms_norm": ["native"]}}
+    assert cpu_arguments(mine, spec, vllm.__version__) == mine  # the user's choices stand
 
 
 @pytest.mark.e2e

@@ -208,6 +208,19 @@ def cpu_norm_priority(arguments: dict[str, Any]) -> dict[str, list[str]] | None:
     return {op: [CPU_NORM_PROVIDER, "native"] for op in NORM_OPS}
 
 
+def cpu_arguments(arguments: dict[str, Any], spec: ModelSpec, version: str) -> dict[str, Any]:
+    """``arguments`` (for ``vllm.LLM``) as the CPU engine runs them: a block size this vLLM's
+    CPU attention takes (:func:`usable_cpu_block_size`) and the RMSNorm kernels first
+    (:func:`cpu_norm_priority`). The peer bench gives lm-eval's vLLM backend the same."""
+    arguments = dict(arguments)
+    if arguments.get("block_size") is not None:
+        arguments["block_size"] = usable_cpu_block_size(spec, int(arguments["block_size"]), version)
+    priority = cpu_norm_priority(arguments)
+    if priority is not None:
+        arguments["ir_op_priority"] = priority
+    return arguments
+
+
 CANDIDATE_TOP_K = 128
 """Logprobs a generation request asks for when its caller wants candidate ids back as well
 as the top-k (vLLM returns either a top-k or given ids, not both): the candidates found among
@@ -300,14 +313,8 @@ class VllmEngine(Engine):
 
         self._vllm = vllm
         self._arguments = engine_arguments(spec, seed)
-        if spec.device == "cpu" and self._arguments.get("block_size") is not None:
-            self._arguments["block_size"] = usable_cpu_block_size(
-                spec, int(self._arguments["block_size"]), vllm.__version__
-            )
         if spec.device == "cpu":
-            priority = cpu_norm_priority(self._arguments)
-            if priority is not None:
-                self._arguments["ir_op_priority"] = priority
+            self._arguments = cpu_arguments(self._arguments, spec, vllm.__version__)
         log.info("starting vLLM %s with %s", vllm.__version__, self._arguments)
         self.llm = vllm.LLM(**self._arguments)
         self.tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
