@@ -34,6 +34,16 @@ class EngineError(CulturalignError):
     """An engine returned something unusable (e.g. a requested logprob is missing)."""
 
 
+def common_prefix_length(first: Sequence[int], second: Sequence[int]) -> int:
+    """How many leading tokens two token sequences have in common."""
+    shared = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        shared += 1
+    return shared
+
+
 def usable_cpus() -> list[int]:
     """The CPUs this process may run on (its affinity: a SLURM job's, a pinned test
     worker's), else every CPU."""

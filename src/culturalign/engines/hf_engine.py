@@ -29,6 +29,7 @@ from culturalign.engines.base import (
     TokenLogprob,
     TreeRequest,
     TreeResult,
+    common_prefix_length,
     cpu_threads,
     log_mass,
 )
@@ -420,15 +421,6 @@ MAX_PREFIX_GROUPS = 64
 """At most this many such prefixes are computed and held during one call."""
 
 
-def _common_length(first: Sequence[int], second: Sequence[int]) -> int:
-    shared = 0
-    for a, b in zip(first, second, strict=False):
-        if a != b:
-            break
-        shared += 1
-    return shared
-
-
 def _group_prefix_lengths(prompts: Sequence[Sequence[int]], least: int) -> list[int]:
     """Per prompt, the length of the longest prefix it shares with at least ``least - 1``
     other prompts, leaving it at least its last token (whose logits are the tree's root).
@@ -442,7 +434,9 @@ def _group_prefix_lengths(prompts: Sequence[Sequence[int]], least: int) -> list[
     if count < max(least, 2):
         return [0] * count
     order = sorted(range(count), key=lambda index: tuple(prompts[index]))
-    common = [_common_length(prompts[order[j]], prompts[order[j + 1]]) for j in range(count - 1)]
+    common = [
+        common_prefix_length(prompts[order[j]], prompts[order[j + 1]]) for j in range(count - 1)
+    ]
     windows = [min(common[start : start + least - 1]) for start in range(count - least + 1)]
     lengths = [0] * count
     for place, index in enumerate(order):
@@ -454,7 +448,9 @@ def _group_prefix_lengths(prompts: Sequence[Sequence[int]], least: int) -> list[
 def _shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
     """How many leading tokens every prompt shares, leaving each at least its last token
     (whose logits are the tree's root)."""
-    shared = min(min(_common_length(prompts[0], prompt), len(prompt) - 1) for prompt in prompts)
+    shared = min(
+        min(common_prefix_length(prompts[0], prompt), len(prompt) - 1) for prompt in prompts
+    )
     return max(shared, 0)
 
 

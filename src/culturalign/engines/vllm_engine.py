@@ -56,6 +56,14 @@ CPU_DEFAULTS: dict[str, Any] = {
 }
 """vLLM arguments for ``device: cpu`` unless ``engine_options`` says otherwise."""
 
+BLOCK_SHARING: dict[str, str] = {
+    "kv_connector": "UnfinishedBlockConnector",
+    "kv_connector_module_path": "culturalign.engines.vllm_block_sharing",
+    "kv_role": "kv_both",
+}
+"""``kv_transfer_config`` of ``engine_options: {share_unfinished_blocks: true}``: a prompt's
+unfinished KV block shared between requests (:mod:`culturalign.engines.vllm_block_sharing`)."""
+
 NATIVE_CPU_BLOCK = 32
 """vLLM's CPU attention backend declares block sizes that are multiples of this only."""
 
@@ -133,6 +141,13 @@ def engine_arguments(spec: ModelSpec, seed: int) -> dict[str, Any]:
     if spec.device == "cpu":
         arguments.update(CPU_DEFAULTS)
     arguments.update(spec.engine_options)
+    if arguments.pop("share_unfinished_blocks", False):
+        if spec.device != "cpu":
+            raise ConfigError(
+                f"models.{spec.key}.engine_options.share_unfinished_blocks: for device cpu "
+                "only (it copies blocks in the CPU attention's layout)"
+            )
+        arguments["kv_transfer_config"] = dict(BLOCK_SHARING)
     block = arguments.get("block_size")
     if spec.device == "cpu" and block is not None and int(block) % 16:
         raise ConfigError(
