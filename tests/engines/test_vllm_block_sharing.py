@@ -126,6 +126,22 @@ def test_the_least_recently_used_copy_goes_first_and_a_reset_drops_them_all():
     assert sorted(step(side).drop) == [0, 2]
 
 
+def test_the_engine_option_installs_the_connector_on_the_cpu_only():
+    from culturalign.engines import ModelSpec
+    from culturalign.engines.vllm_engine import engine_arguments
+    from culturalign.errors import ConfigError
+
+    options = {"share_unfinished_blocks": True}
+    cpu = engine_arguments(ModelSpec(key="m", path="p", engine_options=options), seed=0)
+    assert "share_unfinished_blocks" not in cpu  # not an argument of vllm.LLM
+    assert cpu["kv_transfer_config"]["kv_connector"] == UnfinishedBlockConnector.__name__
+    plain = engine_arguments(ModelSpec(key="m", path="p"), seed=0)
+    assert "kv_transfer_config" not in plain
+    gpu = ModelSpec(key="m", path="p", device="gpu", engine_options=options)
+    with pytest.raises(ConfigError, match=r"models\.m\.engine_options\.share_unfinished"):
+        engine_arguments(gpu, seed=0)
+
+
 def test_the_worker_keeps_whole_blocks_and_fills_them_in_later():
     side = connector(KVConnectorRole.WORKER)
     caches = {name: torch.randn(8, 3, 16, 4) for name in ("layer.0", "layer.1")}
