@@ -48,8 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     shared = args.share_unfinished_blocks
     variants = VARIANTS[:1] if shared else VARIANTS
-    name = "partial_block_shared_cpu.json" if shared else "partial_block_cpu.json"
-    args.out = args.out or REPO / "bench/results" / name
+    default_out = "partial_block_shared_cpu.json" if shared else "partial_block_cpu.json"
+    args.out = args.out or REPO / "bench/results" / default_out
 
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.generation.cell import render, run_cell

@@ -87,12 +87,11 @@ class UnfinishedBlockConnector(KVConnectorBase_V1):
 
     def get_num_new_matched_tokens(self, request: Any, num_computed_tokens: int):
         start = num_computed_tokens
-        tokens = tuple(request.prompt_token_ids or ())
-        # a preempted request is recomputed by vLLM's own path, never filled from a copy
         if not (self.enabled and plain_tokens(request)) or start % self.block:
             return 0, False
-        if request.status != RequestStatus.WAITING:
+        if request.status != RequestStatus.WAITING:  # a preempted one: vLLM recomputes it
             return 0, False
+        tokens = tuple(request.prompt_token_ids or ())
         limit = len(tokens) - 1 - start  # vLLM computes at least the last token
         tails = self._tails.get(tokens[:start]) if limit > 0 else None
         if not tails:
@@ -123,9 +122,9 @@ class UnfinishedBlockConnector(KVConnectorBase_V1):
                 copy, start = reused
                 work.fill.append((copy, blocks[start // self.block]))
                 continue
-            tokens = tuple(new.prompt_token_ids or ())
             if not (self.enabled and plain_tokens(new)):
                 continue
+            tokens = tuple(new.prompt_token_ids or ())
             start = len(tokens) // self.block * self.block
             computed = new.num_computed_tokens + scheduler_output.num_scheduled_tokens[new.req_id]
             if start == len(tokens) or computed < len(tokens):

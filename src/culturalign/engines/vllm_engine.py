@@ -99,10 +99,9 @@ def keep_freed_memory() -> bool:
     Measured on the generation bench's cell (256 prompts, bfloat16, 2 cores): generation and
     scoring 14.2 s -> 12.3 s, peak memory 3.00 -> 3.23 GB; the default run (float32) 10 min
     19 s -> 9 min 14 s. The transformers engine's scoring did not move (8.9 s either way), so
-    it does not call this. The process keeps its peak
-    memory until it exits, as a generate job does after its cell. Not applied where the user
-    tuned the allocator (``MALLOC_*_`` variables, an ``LD_PRELOAD``) or the C library is not
-    glibc. Returns whether it applied.
+    it does not call this. The process keeps its peak memory until it exits, as a generate
+    job does after its cell. Not applied where the user tuned the allocator (``MALLOC_*_``
+    variables, an ``LD_PRELOAD``) or the C library is not glibc. Returns whether it applied.
     """
     if any(os.environ.get(name) for name in _MALLOC_ENVIRONMENT):
         return False
