@@ -14,8 +14,9 @@ Usage, once the default workflow has built the model and the benchmark tables::
     python bench/partial_block_cost.py --out bench/results/partial_block_cpu.json
 
 One engine for both variants, interleaved ``--repeats`` times; the prefix cache is emptied
-before every cell. With ``--share-unfinished-blocks`` the engine shares those blocks
-(``engine_options: {share_unfinished_blocks: true}``) and the cell is scored as sent only
+before every cell. The engine does not share unfinished blocks (``engine_options:
+{share_unfinished_blocks: false}``; the counterfactual measures what that sharing is for)
+unless ``--share-unfinished-blocks`` is given: then the cell is scored as sent only
 (``--out`` defaults to ``bench/results/partial_block_shared_cpu.json``).
 """
 
@@ -55,7 +56,7 @@ def main() -> None:
     from culturalign.generation.cell import render, run_cell
 
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
-    options = {"enforce_eager": True, **({"share_unfinished_blocks": True} if shared else {})}
+    options = {"enforce_eager": True, "share_unfinished_blocks": shared}
     spec = ModelSpec(key="bench", path=str(args.model), engine="vllm", device="cpu",
                      dtype=args.dtype, max_model_len=2048, engine_options=options)  # fmt: skip
     engine = load_engine(spec, threads=args.threads, cache_dir=REPO / "resources/.cache")

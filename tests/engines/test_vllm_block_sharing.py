@@ -126,17 +126,20 @@ def test_the_least_recently_used_copy_goes_first_and_a_reset_drops_them_all():
     assert sorted(step(side).drop) == [0, 2]
 
 
-def test_the_engine_option_installs_the_connector_on_the_cpu_only():
+def test_the_connector_is_a_cpu_default_that_the_engine_option_turns_off():
     from culturalign.engines import ModelSpec
     from culturalign.engines.vllm_engine import engine_arguments
     from culturalign.errors import ConfigError
 
-    options = {"share_unfinished_blocks": True}
-    cpu = engine_arguments(ModelSpec(key="m", path="p", engine_options=options), seed=0)
+    cpu = engine_arguments(ModelSpec(key="m", path="p", device="cpu"), seed=0)
     assert "share_unfinished_blocks" not in cpu  # not an argument of vllm.LLM
     assert cpu["kv_transfer_config"]["kv_connector"] == UnfinishedBlockConnector.__name__
-    plain = engine_arguments(ModelSpec(key="m", path="p"), seed=0)
-    assert "kv_transfer_config" not in plain
+    off = {"share_unfinished_blocks": False}
+    plain = engine_arguments(ModelSpec(key="m", path="p", engine_options=off), seed=0)
+    assert "kv_transfer_config" not in plain and "share_unfinished_blocks" not in plain
+    on_gpu = engine_arguments(ModelSpec(key="m", path="p", device="gpu"), seed=0)
+    assert "kv_transfer_config" not in on_gpu
+    options = {"share_unfinished_blocks": True}
     gpu = ModelSpec(key="m", path="p", device="gpu", engine_options=options)
     with pytest.raises(ConfigError, match=r"models\.m\.engine_options\.share_unfinished"):
         engine_arguments(gpu, seed=0)
@@ -186,7 +189,7 @@ def test_an_engine_sharing_blocks_scores_as_one_that_does_not(tmp_path, restored
 
     results = {}
     for share in (False, True):
-        options = {"share_unfinished_blocks": True} if share else {}
+        options = {"share_unfinished_blocks": share}
         spec = ModelSpec(key="demo", path=str(demo_model_dir()), dtype="float32",
                          max_model_len=2048, engine_options=options)  # fmt: skip
         engine = load_engine(spec, threads=2, cache_dir=tmp_path / "cache")

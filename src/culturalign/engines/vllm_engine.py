@@ -3,8 +3,10 @@
 CPU defaults (``device: cpu``), each overridable through ``engine_options``:
 ``enforce_eager=True`` (start-up ~20 s instead of 60-90 s of torch compilation),
 ``block_size=16`` (see :func:`allow_16_token_blocks`; 32 where this vLLM cannot), a 1 GiB
-KV cache (``kv_cache_memory_bytes``), prefix caching on, and, for eager engines, RMSNorm in
-vLLM's CPU C kernels in bfloat16 and float16 (``ir_op_priority``, :func:`cpu_norm_priority`).
+KV cache (``kv_cache_memory_bytes``), prefix caching on, a prompt's unfinished KV block
+shared between the requests that start with it (``share_unfinished_blocks``,
+:data:`BLOCK_SHARING`), and, for eager engines, RMSNorm in vLLM's CPU C kernels in bfloat16
+and float16 (``ir_op_priority``, :func:`cpu_norm_priority`).
 Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
 otherwise uses one core), ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
@@ -53,6 +55,7 @@ CPU_DEFAULTS: dict[str, Any] = {
     "enforce_eager": True,
     "block_size": 16,
     "kv_cache_memory_bytes": 1 << 30,
+    "share_unfinished_blocks": True,
 }
 """vLLM arguments for ``device: cpu`` unless ``engine_options`` says otherwise."""
 
@@ -61,8 +64,9 @@ BLOCK_SHARING: dict[str, str] = {
     "kv_connector_module_path": "culturalign.engines.vllm_block_sharing",
     "kv_role": "kv_both",
 }
-"""``kv_transfer_config`` of ``engine_options: {share_unfinished_blocks: true}``: a prompt's
-unfinished KV block shared between requests (:mod:`culturalign.engines.vllm_block_sharing`)."""
+"""``kv_transfer_config`` of ``share_unfinished_blocks`` (a CPU default; ``engine_options:
+{share_unfinished_blocks: false}`` turns it off): a prompt's unfinished KV block shared
+between requests (:mod:`culturalign.engines.vllm_block_sharing`)."""
 
 NATIVE_CPU_BLOCK = 32
 """vLLM's CPU attention backend declares block sizes that are multiples of this only."""
