@@ -142,9 +142,24 @@ def package_versions(names: tuple[str, ...]) -> dict[str, str]:
 
 
 def machine() -> dict[str, object]:
-    """The machine a bench ran on."""
+    """The machine a bench ran on, with its processor and its matrix extensions (whether
+    bfloat16 products run on AMX tiles or AVX-512 moves every figure)."""
+    processor, flags = platform.processor(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                processor = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
     return {
         "cpu_count": os.cpu_count(),
+        "processor": processor,
+        "matrix_extensions": sorted(
+            flag for flag in flags if flag.startswith(("amx", "avx512_bf16"))
+        ),
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
