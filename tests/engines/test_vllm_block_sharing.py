@@ -92,6 +92,19 @@ def test_a_computed_tail_is_kept_then_reused_by_requests_that_start_the_same_way
     assert hybrid.get_num_new_matched_tokens(request("s8", sibling), 32) == (0, False)
 
 
+def test_vllm_keeps_its_hybrid_kv_cache_manager_beside_the_connector():
+    """vLLM turns the hybrid manager off beside a connector that does not declare support
+    for it (then hybrid SSM models fail to start); with several groups nothing is shared."""
+    from vllm.config import KVTransferConfig
+    from vllm.distributed.kv_transfer.kv_connector.factory import KVConnectorFactory
+
+    from culturalign.engines.vllm_engine import BLOCK_SHARING
+
+    assert KVConnectorFactory.supports_hma_config(KVTransferConfig(**BLOCK_SHARING))
+    hybrid = connector(groups=2)
+    assert hybrid.request_finished_all_groups(request("a", PROMPT), ([1], [2])) == (False, None)
+
+
 def test_no_block_is_kept_when_there_is_none_or_a_later_step_finishes_it():
     side = connector()
     assert step(side, ("full", PROMPT[:32], [1, 2], 0)).keep == []  # no unfinished block

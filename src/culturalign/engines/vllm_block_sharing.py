@@ -29,6 +29,7 @@ from vllm.distributed.kv_transfer.kv_connector.v1.base import (
     KVConnectorBase_V1,
     KVConnectorMetadata,
     KVConnectorRole,
+    SupportsHMA,
 )
 from vllm.v1.request import RequestStatus
 
@@ -60,9 +61,14 @@ class BlockCopies(KVConnectorMetadata):
     drop: list[int] = field(default_factory=list)
 
 
-class UnfinishedBlockConnector(KVConnectorBase_V1):
+class UnfinishedBlockConnector(KVConnectorBase_V1, SupportsHMA):
     """Scheduler side: which prompt tails are kept, and which request reuses which. Worker
-    side: the copies themselves. vLLM makes one instance per side."""
+    side: the copies themselves. vLLM makes one instance per side.
+
+    It declares support for vLLM's hybrid KV cache manager, which vLLM otherwise turns off
+    beside a connector (hybrid SSM models then fail to start; sliding-window models keep
+    full-length caches): with more than one KV cache group it shares nothing, and it never
+    holds a request's blocks."""
 
     def __init__(self, vllm_config: Any, role: KVConnectorRole, kv_cache_config: Any = None):
         super().__init__(vllm_config=vllm_config, role=role, kv_cache_config=kv_cache_config)
@@ -107,6 +113,9 @@ class UnfinishedBlockConnector(KVConnectorBase_V1):
         self._reuse[request.request_id] = (best_copy, start)
         self._order.move_to_end(best_copy)
         return best, False
+
+    def request_finished_all_groups(self, request: Any, block_ids: Any):
+        return False, None  # kept blocks are copies: vLLM may free the request's blocks
 
     def update_state_after_alloc(self, request: Any, blocks: Any, num_external_tokens: int):
         if not num_external_tokens:
