@@ -5,7 +5,8 @@ options (each prompt's option labels after its chat-templated prompt):
 
 (a) ``culturalign``: the exact option-tree scoring of a zero-shot cell
     (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine with the CPU
-    defaults, no generation);
+    defaults and each prompt's unfinished KV block shared between its scoring requests,
+    ``engine_options: {share_unfinished_blocks: true}``; no generation);
 (a') ``culturalign_hf``: the same on the transformers engine (one forward pass per prompt
     over the prompt and its whole option tree, ``--hf-batch-size`` prompts per batch);
 (a'') ``culturalign_unshared``: (a) on a vLLM engine that does not share a prompt's

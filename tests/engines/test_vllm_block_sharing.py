@@ -139,20 +139,21 @@ def test_the_least_recently_used_copy_goes_first_and_a_reset_drops_them_all():
     assert sorted(step(side).drop) == [0, 2]
 
 
-def test_the_connector_is_a_cpu_default_that_the_engine_option_turns_off():
+def test_the_engine_option_installs_the_connector_on_the_cpu_only():
     from culturalign.engines import ModelSpec
     from culturalign.engines.vllm_engine import engine_arguments
     from culturalign.errors import ConfigError
 
-    cpu = engine_arguments(ModelSpec(key="m", path="p", device="cpu"), seed=0)
+    options = {"share_unfinished_blocks": True}
+    cpu = engine_arguments(ModelSpec(key="m", path="p", engine_options=options), seed=0)
     assert "share_unfinished_blocks" not in cpu  # not an argument of vllm.LLM
     assert cpu["kv_transfer_config"]["kv_connector"] == UnfinishedBlockConnector.__name__
-    off = {"share_unfinished_blocks": False}
-    plain = engine_arguments(ModelSpec(key="m", path="p", engine_options=off), seed=0)
+    plain = engine_arguments(ModelSpec(key="m", path="p", device="cpu"), seed=0)
     assert "kv_transfer_config" not in plain and "share_unfinished_blocks" not in plain
-    on_gpu = engine_arguments(ModelSpec(key="m", path="p", device="gpu"), seed=0)
-    assert "kv_transfer_config" not in on_gpu
-    options = {"share_unfinished_blocks": True}
+    off = {"share_unfinished_blocks": False}
+    assert "kv_transfer_config" not in engine_arguments(
+        ModelSpec(key="m", path="p", engine_options=off), seed=0
+    )
     gpu = ModelSpec(key="m", path="p", device="gpu", engine_options=options)
     with pytest.raises(ConfigError, match=r"models\.m\.engine_options\.share_unfinished"):
         engine_arguments(gpu, seed=0)

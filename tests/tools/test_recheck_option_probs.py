@@ -1,5 +1,5 @@
 """tools/recheck_option_probs.py: a plain transformers forward pass recomputes the option
-probabilities the vLLM engine (float32, CPU defaults: unfinished blocks shared) stored for
+probabilities the vLLM engine (float32, unfinished blocks shared) stored for
 numbered and lettered items, multi-token labels among them, and a shard whose
 probabilities are off by 2e-3 fails the check."""
 
@@ -46,7 +46,8 @@ def test_the_recheck_agrees_with_the_engine_and_catches_a_moved_probability(
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.scoring.exact import score_with_engine
 
-    spec = ModelSpec(key="demo", path=str(demo_model_dir()), dtype="float32", max_model_len=2048)
+    spec = ModelSpec(key="demo", path=str(demo_model_dir()), dtype="float32", max_model_len=2048,
+                     engine_options={"share_unfinished_blocks": True})  # fmt: skip
     engine = load_engine(spec, threads=2, cache_dir=tmp_path / "cache")
     items = scoring_items(engine.tokenizer)
     probs = score_with_engine(engine, items)

@@ -1,5 +1,5 @@
-"""Sharing a prompt's unfinished KV block between vLLM requests (the CPU engine's default;
-``engine_options: {share_unfinished_blocks: false}`` turns it off).
+"""Sharing a prompt's unfinished KV block between vLLM requests (CPU engine, opt-in:
+``engine_options: {share_unfinished_blocks: true}``).
 
 vLLM's prefix cache keeps *full* blocks only, so every exact-scoring request (a prompt, then
 one node of its option tree) recomputes the prompt's last, unfinished block before its own

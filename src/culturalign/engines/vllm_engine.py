@@ -3,10 +3,9 @@
 CPU defaults (``device: cpu``), each overridable through ``engine_options``:
 ``enforce_eager=True`` (start-up ~20 s instead of 60-90 s of torch compilation),
 ``block_size=16`` (see :func:`allow_16_token_blocks`; 32 where this vLLM cannot), a 1 GiB
-KV cache (``kv_cache_memory_bytes``), prefix caching on, a prompt's unfinished KV block
-shared between the requests that start with it (``share_unfinished_blocks``,
-:data:`BLOCK_SHARING`), and, for eager engines, RMSNorm in vLLM's CPU C kernels in bfloat16
-and float16 (``ir_op_priority``, :func:`cpu_norm_priority`).
+KV cache (``kv_cache_memory_bytes``), prefix caching on, and, for eager engines, RMSNorm in
+vLLM's CPU C kernels in bfloat16 and float16 (``ir_op_priority``, :func:`cpu_norm_priority`).
+Opt-in: ``share_unfinished_blocks: true`` (:data:`BLOCK_SHARING`).
 Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
 otherwise uses one core), ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
@@ -55,7 +54,6 @@ CPU_DEFAULTS: dict[str, Any] = {
     "enforce_eager": True,
     "block_size": 16,
     "kv_cache_memory_bytes": 1 << 30,
-    "share_unfinished_blocks": True,
 }
 """vLLM arguments for ``device: cpu`` unless ``engine_options`` says otherwise."""
 
@@ -64,9 +62,11 @@ BLOCK_SHARING: dict[str, str] = {
     "kv_connector_module_path": "culturalign.engines.vllm_block_sharing",
     "kv_role": "kv_both",
 }
-"""``kv_transfer_config`` of ``share_unfinished_blocks`` (a CPU default; ``engine_options:
-{share_unfinished_blocks: false}`` turns it off): a prompt's unfinished KV block shared
-between requests (:mod:`culturalign.engines.vllm_block_sharing`)."""
+"""``kv_transfer_config`` of ``engine_options: {share_unfinished_blocks: true}`` (CPU,
+opt-in): a prompt's unfinished KV block shared between requests
+(:mod:`culturalign.engines.vllm_block_sharing`). Not a default: with it, per-cell jobs and
+one job per model (``generation.jobs: model``) no longer wrote identical shards, likely
+because kept copies outlive a cell."""
 
 NATIVE_CPU_BLOCK = 32
 """vLLM's CPU attention backend declares block sizes that are multiples of this only."""
@@ -292,6 +292,23 @@ def candidate_positions(
     return tuple(kept)
 
 
+def release_previous_engine() -> None:
+    """Let an earlier engine of this process go before a new one starts.
+
+    vLLM keeps its KV connector and its parallel groups in module globals: an engine that is
+    garbage-collected while the next one starts tears down the groups the new one is setting
+    up, and a connector left behind makes an engine without one expect connector metadata.
+    """
+    import gc
+
+    gc.collect()
+    try:
+        from vllm.distributed.kv_transfer.kv_transfer_state import ensure_kv_transfer_shutdown
+    except ImportError:
+        return
+    ensure_kv_transfer_shutdown()
+
+
 @register_engine("vllm")
 class VllmEngine(Engine):
     """A ``vllm.LLM`` in this process."""
@@ -334,6 +351,7 @@ class VllmEngine(Engine):
         if spec.device == "cpu":
             self._arguments = cpu_arguments(self._arguments, spec, vllm.__version__)
         log.info("starting vLLM %s with %s", vllm.__version__, self._arguments)
+        release_previous_engine()
         self.llm = vllm.LLM(**self._arguments)
         self.tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
         self._warm_up()
