@@ -64,9 +64,7 @@ BLOCK_SHARING: dict[str, str] = {
 }
 """``kv_transfer_config`` of ``engine_options: {share_unfinished_blocks: true}`` (CPU,
 opt-in): a prompt's unfinished KV block shared between requests
-(:mod:`culturalign.engines.vllm_block_sharing`). Not a default: with it, per-cell jobs and
-one job per model (``generation.jobs: model``) no longer wrote identical shards, likely
-because kept copies outlive a cell."""
+(:mod:`culturalign.engines.vllm_block_sharing`). Not a default yet: see docs/speed.md."""
 
 NATIVE_CPU_BLOCK = 32
 """vLLM's CPU attention backend declares block sizes that are multiples of this only."""
