@@ -177,9 +177,7 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         # which serves requests without prompt logprobs only (vLLM recomputes the others)
         keep_freed_memory()
         spec = ModelSpec(key="lmeval", path=str(args.model), dtype=args.dtype)
-        settings = {key: value for key, value in CPU_DEFAULTS.items()
-                    if key != "share_unfinished_blocks"}  # fmt: skip
-        options = cpu_arguments(settings, spec, vllm.__version__)
+        options = cpu_arguments(CPU_DEFAULTS, spec, vllm.__version__)
         model = VLLM(
             pretrained=str(args.model), dtype=args.dtype, max_model_len=2048, batch_size="auto",
             enable_prefix_caching=True, seed=0, **options,
