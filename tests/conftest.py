@@ -66,7 +66,8 @@ def benchmark_tables(benchmark_xlsx: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 VLLM_ENVIRONMENT = (
-    "VLLM_CPU_OMP_THREADS_BIND", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CACHE_ROOT", "TMPDIR",
+    "VLLM_CPU_OMP_THREADS_BIND", "OMP_NUM_THREADS", "VLLM_ENABLE_V1_MULTIPROCESSING",
+    "VLLM_CACHE_ROOT", "TMPDIR",
 )  # fmt: skip
 
 

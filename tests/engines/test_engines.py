@@ -94,6 +94,54 @@ def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path
     assert environment["TMPDIR"].startswith(str(tmp_path / "cache"))
 
 
+def test_openmp_gets_as_many_threads_as_cpus_are_bound(tmp_path, monkeypatch):
+    # a job of 2 threads that may run on one CPU (a pinned test worker, a smaller allocation),
+    # with Snakemake's OMP_NUM_THREADS = the job's threads
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    environment = cpu_environment(2, tmp_path / "cache")
+    assert (environment["VLLM_CPU_OMP_THREADS_BIND"], environment["OMP_NUM_THREADS"]) == ("3", "1")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    environment = cpu_environment(2, tmp_path / "cache")
+    assert (environment["VLLM_CPU_OMP_THREADS_BIND"], environment["OMP_NUM_THREADS"]) == (
+        "0,1",
+        "2",
+    )
+
+
+TORCH_THREADS_OF_A_PINNED_ENGINE = """
+import os, sys
+os.sched_setaffinity(0, [min(os.sched_getaffinity(0))])
+import torch
+from culturalign.engines import ModelSpec, load_engine
+spec = ModelSpec.from_config("demo", {"path": sys.argv[1], "engine": "vllm", "dtype": "float32"})
+engine = load_engine(spec, threads=2, cache_dir=sys.argv[2])
+print("torch threads", torch.get_num_threads())
+"""
+
+
+@pytest.mark.e2e
+def test_a_vllm_engine_on_fewer_cpus_than_its_threads_computes_on_those_cpus(tmp_path):
+    """Snakemake sets ``OMP_NUM_THREADS`` to a job's threads. A job of 2 threads that may use
+    one CPU (as a test worker pinned to its core runs one) used to compute with 2 torch
+    threads on that core, and a SLURM job of the same cell (no such variable) with 1: the
+    float32 sums rounded differently and the shards differed."""
+    pytest.importorskip("vllm")
+    import subprocess
+    import sys
+
+    from demo_model import demo_model_dir
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "2"}
+    ran = subprocess.run(
+        [sys.executable, "-c", TORCH_THREADS_OF_A_PINNED_ENGINE, str(demo_model_dir()),
+         str(tmp_path / "cache")],
+        capture_output=True, text=True, env=environment, check=False, timeout=600,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-4000:]
+    assert ran.stdout.strip().splitlines()[-1] == "torch threads 1", ran.stdout[-2000:]
+
+
 PAGE_FAULTS_OF_TEN_LAYERS = """
 import resource, sys, torch
 from culturalign.engines.vllm_engine import keep_freed_memory

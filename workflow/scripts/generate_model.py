@@ -30,6 +30,8 @@ def main(snakemake):
     ):
         # the engine started once: its start-up belongs to the first shard only
         engine.startup_seconds = startup if index == 0 else 0.0
+        if index:  # each cell as on a fresh engine: a shard must not depend on its job
+            engine.clear_prefix_cache()
         frame, metadata = run_shard(engine, cell, prompts_path, generation)
         job = {"jobs": "model", "cells": len(snakemake.output), "index": index,
                "engine_startup_seconds": round(startup, 3)}  # fmt: skip

@@ -259,6 +259,14 @@ class Engine(BaseEngine):
         (:func:`culturalign.generation.cell.cache_waves`)."""
         return None
 
+    def clear_prefix_cache(self) -> None:  # noqa: B027 - only engines with such a cache
+        """Forget every cached prompt prefix, as a freshly started engine has none.
+
+        A job of several cells (``generation.jobs: model``) calls this between cells: keys and
+        values served from an earlier cell's prompts were computed in another forward pass
+        and round differently in float32 (the default run's shards moved by up to ~2e-6),
+        so without it a shard would depend on which cells ran before it in the same job."""
+
     @abstractmethod
     def generate(
         self,

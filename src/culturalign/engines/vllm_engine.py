@@ -8,7 +8,11 @@ vLLM's CPU C kernels in bfloat16 and float16 (``ir_op_priority``, :func:`cpu_nor
 Opt-in: ``share_unfinished_blocks: true`` (:data:`BLOCK_SHARING`).
 Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
-otherwise uses one core), ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
+otherwise uses one core), ``OMP_NUM_THREADS`` = how many those are (Snakemake sets it to
+the job's ``threads``, and vLLM then leaves torch that many threads even where fewer CPUs are
+bound: they spin against each other, and a float32 sum split over another number of threads
+rounds differently, so a shard would depend on where its job ran),
+``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
 Snakemake ``script:`` needs), ``TMPDIR`` under ``cache_dir``, ``VLLM_CACHE_ROOT`` there too
 unless set (a root shared by several checkouts spares each first start the ~20 s subprocess
 in which vLLM inspects the model class, then caches what it found), and
@@ -34,6 +38,7 @@ from typing import Any
 
 from culturalign.engines.base import (
     Engine,
+    EngineError,
     GenerationRequest,
     GenerationResult,
     MassRequest,
@@ -76,6 +81,7 @@ def cpu_environment(threads: int, cache_dir: str | Path) -> dict[str, str]:
     cache = Path(cache_dir).resolve()
     return {
         "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(cpu) for cpu in cpus),
+        "OMP_NUM_THREADS": str(len(cpus)),
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(cache / "vllm"),
         "TMPDIR": str(cache / "tmp"),
@@ -330,6 +336,10 @@ class VllmEngine(Engine):
             for key in ("VLLM_CACHE_ROOT", "TMPDIR"):
                 Path(environment[key]).mkdir(parents=True, exist_ok=True)
             os.environ.update(environment)
+            # OpenMP read OMP_NUM_THREADS when torch loaded, and vLLM keeps that count
+            import torch
+
+            torch.set_num_threads(int(environment["OMP_NUM_THREADS"]))
             tempfile.tempdir = None  # pick up the new TMPDIR
             if environment["TORCHDYNAMO_DISABLE"] == "1" and "torch._dynamo" in sys.modules:
                 sys.modules["torch._dynamo"].config.disable = True  # read at its import
@@ -381,12 +391,24 @@ class VllmEngine(Engine):
             return None
         return int(cache.num_gpu_blocks) * int(cache.block_size)
 
+    def clear_prefix_cache(self) -> None:
+        # the block-sharing connector's kept copies are cached prefixes too
+        if not self.llm.reset_prefix_cache(reset_connector=True):
+            raise EngineError(
+                f"{self.spec.key}: vLLM did not clear its prefix cache (requests still hold "
+                "blocks); the next cell would start from the previous one's cache"
+            )
+
     def effective_options(self) -> dict[str, Any]:
         options = dict(self._arguments)
         if self.spec.device == "cpu":
             options["env"] = {
                 key: os.environ.get(key)
-                for key in ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_ENABLE_V1_MULTIPROCESSING")
+                for key in (
+                    "VLLM_CPU_OMP_THREADS_BIND",
+                    "OMP_NUM_THREADS",
+                    "VLLM_ENABLE_V1_MULTIPROCESSING",
+                )
             }
         return options
 
