@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -29,6 +27,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_generation import machine  # noqa: E402
+
 COMMAND = [sys.executable, "-m", "snakemake", "--cores", "all"]
 MODEL = Path("resources/models/smollm2-135m")
 WORKBOOK = Path("resources/benchmark/MenaValues_Benchmark.xlsx")
@@ -115,11 +117,7 @@ def main() -> None:
         "by the workflow (fresh) or already built (prebuilt); each run has its own date",
         "command": "snakemake --cores all",
         "workbook_placed_beforehand": bool(args.workbook),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },  # fmt: skip
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "runs": runs,
     }
