@@ -264,8 +264,9 @@ class Engine(BaseEngine):
 
         A job of several cells (``generation.jobs: model``) calls this between cells: keys and
         values served from an earlier cell's prompts were computed in another forward pass
-        and round differently in float32 (the default run's shards moved by up to ~2e-6),
-        so without it a shard would depend on which cells ran before it in the same job."""
+        and round differently in float32 (up to 2.9e-6 on the default configuration's cot
+        cells, ``bench/results/cross_cell_cpu.json``), so without it a shard would depend on
+        which cells ran before it in the same job."""
 
     @abstractmethod
     def generate(
