@@ -83,7 +83,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict:
         "mode": mode, "commit": commit, "seconds": round(seconds, 1),
         "minutes": round(seconds / 60, 2), "peak_memory_gib": round(peak / 2**30, 2),
         "jobs": int(steps[-1][1]) if steps else None,
-        "generate_jobs": len(re.findall(r"^(?:local)?rule generate:", text, re.MULTILINE)),
+        "generate_jobs": len(re.findall(r"^(?:local)?rule generate\w*:", text, re.MULTILINE)),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }  # fmt: skip
     if not args.keep:
