@@ -81,6 +81,7 @@ def config(base_url: str, **chat) -> dict:
             },  # fmt: skip
         },
         "generation": {
+            "jobs": "cell",  # one job per cell: a rerun and a kill are counted per cell
             "logprobs": 20,
             "logprob_positions": 3,
             "max_tokens": {"zero": 6, "cot": 24},

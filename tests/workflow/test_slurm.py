@@ -149,6 +149,7 @@ def small_config(workdir: Path, benchmark_xlsx: Path, **extra: object) -> Path:
         "cells": {"languages": ["en", "native"], "framings": ["persona"], "reasoning": ["zero"]},
         "generation": {
             "mode": "run",
+            "jobs": "cell",  # the cluster's setting: each cell's job submitted on its own
             "logprobs": 5,
             "logprob_positions": 2,
             "max_tokens": {"zero": 6, "cot": 24},

@@ -1,4 +1,5 @@
-"""Stage: generate. One job per benchmark x model x language x framing x reasoning cell.
+"""Stage: generate. generation.jobs `model`: one job per benchmark x model, its cells in turn
+with one engine start; `cell`: one job per benchmark x model x language x framing x reasoning.
 
 generation.mode `run`: rule generate builds missing shards with the model's engine.
 generation.mode `cached`: no generate rule exists; every shard of the cell matrix must
