@@ -3,10 +3,11 @@
 Both runs start from the same clean copy of the repository (the tracked files, the demo
 model already built and linked in, the MENAValues workbook from ``--workbook``) and run
 ``snakemake --cores all`` with the default configuration, once with ``generation.jobs:
-cell`` (the default) and once with ``generation.jobs: model``; the runs alternate when
-``--repeats`` > 1. Recorded per run: wall time, jobs per rule, engine starts and their
-seconds (from the generate logs), and whether the two layouts wrote the same shards
-(responses identical, largest option_probs difference).
+cell`` (the schema's default) and once with ``generation.jobs: model`` (the default
+configuration's, since 05775c7); the runs alternate when ``--repeats`` > 1. Recorded per
+run: wall time, jobs per rule, engine starts and their seconds (from the generate logs), and
+whether the two layouts wrote the same shards (responses identical, largest option_probs
+difference).
 
 Usage::
 
