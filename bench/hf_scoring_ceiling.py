@@ -25,6 +25,7 @@ for free: the most that faster kernels could give at this number of tokens).
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -79,10 +80,8 @@ class CallRecorder:
 
 
 def linear_flops(shape: tuple[int, ...], weight) -> int:
-    rows = 1
-    for size in shape[:-1]:
-        rows *= size
-    return 2 * rows * weight.shape[0] * weight.shape[1]
+    """2 * input rows * the weight's entries."""
+    return 2 * math.prod(shape[:-1]) * weight.shape[0] * weight.shape[1]
 
 
 def attention_flops(call: dict) -> int:
@@ -108,7 +107,8 @@ def replay_linear(torch, calls) -> float:
 
 
 def _attention_inputs(torch, call: dict):
-    batch, heads, queries, size = call["query"]
+    """Random tensors of a recorded call's shapes; its mask causal over the last queries."""
+    queries = call["query"][2]
     query = torch.randn(call["query"], dtype=call["dtype"])
     key = torch.randn(call["key"], dtype=call["dtype"])
     value = torch.randn(call["key"], dtype=call["dtype"])
@@ -136,7 +136,8 @@ def replay_sdpa(torch, calls) -> float:
 
 def grouped_attention(torch, query, key, value, mask, dtype=None):
     """SDPA's arithmetic as two matrix products per key head, its query heads stacked,
-    computed in ``dtype`` (default float32, as SDPA's CPU kernel accumulates;
+    computed in ``dtype`` (default float32, as SDPA's CPU kernel accumulates; ``mask``
+    additive, as transformers passes it;
     :func:`attention_errors` measures what rounding the scores to bfloat16 would cost)."""
     dtype = dtype or torch.float32
     batch, heads, queries, size = query.shape
