@@ -6,9 +6,11 @@ Same model, same prompts (English persona prompts, zero-shot, 256+ of them) for:
 (b) transformers, batched;
 (c) this workflow's generate step (``culturalign.generation.cell.run_cell``): batched vLLM
     generation plus the exact multi-token option scoring, split into engine start,
-    generation and scoring, with the engine's defaults (``culturalign_vllm``) and with each
-    prompt's unfinished KV block shared between its scoring requests (the opt-in
-    ``share_unfinished_blocks``: ``culturalign_vllm_shared``).
+    generation and scoring, with the engine's defaults (``culturalign_vllm``: each prompt's
+    unfinished KV block shared between its scoring requests where the copy is exact), with
+    the blocks of the prompts' generation shared too (the opt-in ``share_unfinished_blocks:
+    with_prefill``: ``culturalign_vllm_shared``) and with none shared
+    (``share_unfinished_blocks: false``: ``culturalign_vllm_unshared``).
 
 Usage, once the default workflow has built the model and the benchmark tables::
 
@@ -65,7 +67,12 @@ def bench_prompts(n_prompts: int, questions_path: Path, human_path: Path):
     return prompts.head(n_prompts)
 
 
-METHODS = ("authors_style", "hf_batched", "culturalign_vllm", "culturalign_vllm_shared")
+METHODS = (
+    "authors_style", "hf_batched", "culturalign_vllm", "culturalign_vllm_shared",
+    "culturalign_vllm_unshared",
+)  # fmt: skip
+SHARING = {"culturalign_vllm_shared": "with_prefill", "culturalign_vllm_unshared": False}
+"""``share_unfinished_blocks`` of the vLLM methods that do not take the engine's default."""
 
 
 def measure(method: str, args: argparse.Namespace) -> dict:
@@ -112,7 +119,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
         max_model_len=2048,
         engine_options={
             "enforce_eager": True,
-            "share_unfinished_blocks": method == "culturalign_vllm_shared",
+            **({"share_unfinished_blocks": SHARING[method]} if method in SHARING else {}),
         },
     )
     start = time.perf_counter()
@@ -294,6 +301,7 @@ def main() -> None:
                 ("culturalign_vllm", "authors_style"),
                 ("culturalign_vllm", "hf_batched"),
                 ("culturalign_vllm_shared", "authors_style"),
+                ("culturalign_vllm_unshared", "authors_style"),
                 ("hf_batched", "authors_style"),
             )
             if faster in results and slower in results

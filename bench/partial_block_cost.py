@@ -16,8 +16,10 @@ Usage, once the default workflow has built the model and the benchmark tables::
 One engine for both variants, interleaved ``--repeats`` times; the prefix cache is emptied
 before every cell. The engine does not share unfinished blocks (``engine_options:
 {share_unfinished_blocks: false}``; the counterfactual measures what that sharing is for)
-unless ``--share-unfinished-blocks`` is given: then the cell is scored as sent only
-(``--out`` defaults to ``bench/results/partial_block_shared_cpu.json``).
+unless ``--share-unfinished-blocks MODE`` is given (``true``, the CPU default, or
+``with_prefill``): then the cell is scored as sent only (``--out`` defaults to
+``bench/results/partial_block_shared_cpu.json``; the file there was written with the
+sharing that is ``with_prefill`` now).
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ def main() -> None:
     parser = bench_arguments(__doc__)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--share-unfinished-blocks", action="store_true")
+    parser.add_argument("--share-unfinished-blocks", choices=["true", "with_prefill"])
     args = parser.parse_args()
-    shared = args.share_unfinished_blocks
+    shared = {None: False, "true": True}.get(args.share_unfinished_blocks,
+                                             args.share_unfinished_blocks)  # fmt: skip
     variants = VARIANTS[:1] if shared else VARIANTS
     default_out = "partial_block_shared_cpu.json" if shared else "partial_block_cpu.json"
     args.out = args.out or REPO / "bench/results" / default_out

@@ -33,6 +33,7 @@ from culturalign.scoring.exact import (
     ScoringItem,
     build_requests,
     continuation_token_ids,
+    first_of_each_item,
     generation_candidates,
     letter_continuation_ids,
     nodes_from_generation,
@@ -153,16 +154,20 @@ def test_exact_distribution_recovers_the_model_including_the_end_factor():
     assert probs[0] == pytest.approx(0.1, abs=1e-12)
 
 
-def test_roots_are_requested_before_deeper_nodes_and_chunking_changes_nothing():
+def test_roots_then_each_items_first_deeper_node_then_the_rest_and_chunking_changes_nothing():
+    """The order in which an engine sharing unfinished blocks finds each prompt's block
+    computed before the prompt's other nodes ask for it (vllm_block_sharing)."""
     masses = {"1": 0.2, "10": 0.4, "2": 0.4}
-    prefix = (7, 8, 9)
+    prefix, other = (7, 8, 9), (7, 8, 6)
     _, option_ids = option_token_ids(TOKENIZER, range(1, 11))
-    items = [ScoringItem(prefix, option_ids), ScoringItem(prefix, option_ids)]
+    items = [ScoringItem(prefix, option_ids), ScoringItem(other, option_ids)]
     model, calls = trie_model(masses, len(prefix))
     whole = score_items(model, items, DIGIT_IDS)
-    assert len(calls) == 2
-    assert all(request.prompt_ids == prefix for request in calls[0])
-    assert all(len(request.prompt_ids) > len(prefix) for request in calls[1])
+    assert [len(call) for call in calls] == [2, 2, 2 * 9]
+    assert [request.prompt_ids for request in calls[0]] == [prefix, other]
+    assert [request.prompt_ids[:3] for request in calls[1]] == [prefix, other]
+    assert all(len(request.prompt_ids) > len(prefix) for request in calls[1] + calls[2])
+    assert whole[1] == whole[0]
     chunked_model, chunked_calls = trie_model(masses, len(prefix))
     chunked = score_items(chunked_model, items, DIGIT_IDS, max_candidates=3)
     assert [p for row in chunked for p in row] == pytest.approx(
@@ -558,6 +563,21 @@ def test_letter_labels_get_the_end_of_label_factor():
     assert probs == pytest.approx([0.2 / 0.6, 0.3 / 0.6, 0.1 / 0.6], abs=1e-12)
     _, deeper, masses_requested = build_requests([item], None, None)
     assert deeper == [] and len(masses_requested) == 3  # one end mass per label, no id lists
+    # the end masses of two prompts: each prompt's first label, then the others
+    sent = []
+    score_items(logprobs, [item, item], next_token_mass=lambda requests: sent.append(
+        [request.prompt_ids[len(prefix):] for request in requests]) or mass(requests))  # fmt: skip
+    a, b, c = option_ids
+    assert sent == [[a, a], [b, c, b, c]]
+
+
+def test_first_of_each_item_keeps_the_order_within_both_parts():
+    tagged = [(0, "x"), (0, "y"), (2, "z"), (1, "w"), (2, "v"), (0, "u")]
+    assert first_of_each_item(tagged) == (
+        [(0, "x"), (2, "z"), (1, "w")],
+        [(0, "y"), (2, "v"), (0, "u")],
+    )
+    assert first_of_each_item([]) == ([], [])
 
 
 def test_letter_labels_need_an_engine_that_sums():

@@ -1,5 +1,5 @@
-"""Sharing a prompt's unfinished KV block between vLLM requests (CPU engine, opt-in:
-``engine_options: {share_unfinished_blocks: true}``).
+"""Sharing a prompt's unfinished KV block between vLLM requests (CPU engine, on by default:
+``engine_options: {share_unfinished_blocks: ...}``).
 
 vLLM's prefix cache keeps *full* blocks only, so every exact-scoring request (a prompt, then
 one node of its option tree) recomputes the prompt's last, unfinished block before its own
@@ -10,13 +10,23 @@ request has computed it, and copies it into the first new block of a later reque
 tokens start the same way; the scheduler then counts the shared tokens as computed, and the
 request computes only what follows.
 
+Which copies are kept decides whether sharing is exact. By default (``true``) a block is
+kept only from a forward pass that began at the block's first token, with the blocks before
+it read from the prefix cache: what every request that recomputes the block does. With vLLM's
+CPU attention batch-invariant (``VLLM_CPU_ATTN_SPLIT_KV=0``, the engine's CPU default) the
+copy is then the recompute bit for bit, and a request's option probabilities do not move
+(docs/speed.md). Exact scoring asks for one node of each prompt first
+(:func:`culturalign.scoring.exact.first_of_each_item`) so that its siblings find the block.
+``with_prefill`` (opt-in) also keeps blocks that a prompt's prefill computed from an earlier
+token (its generation, a root request): one recompute fewer per prompt, but those keys and
+values come from another forward pass over the same tokens and differ by rounding (float32
+option probabilities moved by up to 8.7e-6 on the default run).
+
 Whole blocks are copied (the CPU attention kernels keep a block in their own layout); the
 slots after the shared tokens are overwritten by the request's own tokens or never read.
 Keys are exact token sequences. A request that reused a block keeps none of its own (its
 block holds one option's tokens, which its siblings do not share); the copies kept are
-bounded by :data:`KEPT_BYTES`, least recently used first out. The keys and values shared
-were computed by another forward pass over the same tokens, so float32 results move by
-rounding only (the generation bench's cell: option probabilities within 6.1e-6).
+bounded by :data:`KEPT_BYTES`, least recently used first out.
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ from vllm.distributed.kv_transfer.kv_connector.v1.base import (
 from vllm.v1.request import RequestStatus
 
 from culturalign.engines.base import common_prefix_length
+
+MODES = ("exact", "with_prefill")
+"""``kv_connector_extra_config["share"]``: which computed blocks are kept (module docstring)."""
 
 KEPT_BYTES = 256 << 20
 """The most bytes of kept blocks (all layers' keys and values of one block each)."""
@@ -73,6 +86,10 @@ class UnfinishedBlockConnector(KVConnectorBase_V1, SupportsHMA):
     def __init__(self, vllm_config: Any, role: KVConnectorRole, kv_cache_config: Any = None):
         super().__init__(vllm_config=vllm_config, role=role, kv_cache_config=kv_cache_config)
         self.block = int(vllm_config.cache_config.block_size)
+        extra = getattr(vllm_config.kv_transfer_config, "kv_connector_extra_config", None) or {}
+        self.mode = extra.get("share", "exact")
+        if self.mode not in MODES:
+            raise ValueError(f"kv_connector_extra_config share: {self.mode!r} not in {MODES}")
         groups = list(getattr(kv_cache_config, "kv_cache_groups", None) or ())
         # one group of attention layers sharing block ids (not a hybrid or sliding-window
         # model, whose groups have blocks of their own): otherwise nothing is shared
@@ -138,6 +155,8 @@ class UnfinishedBlockConnector(KVConnectorBase_V1, SupportsHMA):
             computed = new.num_computed_tokens + scheduler_output.num_scheduled_tokens[new.req_id]
             if start == len(tokens) or computed < len(tokens):
                 continue  # no unfinished block, or one that a later step finishes
+            if self.mode == "exact" and new.num_computed_tokens != start:
+                continue  # computed from an earlier token: a recompute would round otherwise
             prefix, tail = tokens[:start], tokens[start:]
             tails = self._tails.setdefault(prefix, {})
             if tail in tails:

@@ -3,9 +3,11 @@
 CPU defaults (``device: cpu``), each overridable through ``engine_options``:
 ``enforce_eager=True`` (start-up ~20 s instead of 60-90 s of torch compilation),
 ``block_size=16`` (see :func:`allow_16_token_blocks`; 32 where this vLLM cannot), a 1 GiB
-KV cache (``kv_cache_memory_bytes``), prefix caching on, and, for eager engines, RMSNorm in
-vLLM's CPU C kernels in bfloat16 and float16 (``ir_op_priority``, :func:`cpu_norm_priority`).
-Opt-in: ``share_unfinished_blocks: true`` (:data:`BLOCK_SHARING`).
+KV cache (``kv_cache_memory_bytes``), prefix caching on, a prompt's unfinished KV block shared
+between its scoring requests where that is exact (``share_unfinished_blocks: true``;
+``with_prefill`` and ``false`` on request: :func:`block_sharing_mode`), and, for eager
+engines, RMSNorm in vLLM's CPU C kernels in bfloat16 and float16 (``ir_op_priority``,
+:func:`cpu_norm_priority`).
 Environment set before vLLM is imported:
 ``VLLM_CPU_OMP_THREADS_BIND`` = the first ``threads`` CPUs this process may use (vLLM
 otherwise uses one core), ``OMP_NUM_THREADS`` = how many those are (Snakemake sets it to
@@ -15,7 +17,12 @@ rounds differently, so a shard would depend on where its job ran),
 ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
 Snakemake ``script:`` needs), ``TMPDIR`` under ``cache_dir``, ``VLLM_CACHE_ROOT`` there too
 unless set (a root shared by several checkouts spares each first start the ~20 s subprocess
-in which vLLM inspects the model class, then caches what it found), and
+in which vLLM inspects the model class, then caches what it found),
+``VLLM_CPU_ATTN_SPLIT_KV=0`` unless set (attention that does not depend on the batch: with
+the split on, vLLM divides a long sequence's keys between threads when the batch is small,
+so one request's float32 results depended on which requests shared its forward passes, and
+differed from one run to the next by up to 1.5e-7; off, the default run's values did not
+move and generation did not slow down: docs/speed.md), and
 ``TORCHDYNAMO_DISABLE=1`` unless set: with ``enforce_eager`` the only thing left for
 ``torch.compile`` is the sampler's logprob-rank helper, whose compilation cost ~5 s of every
 start-up for no measurable gain on the CPU (same tokens, same logprobs and ranks). On the CPU
@@ -62,14 +69,41 @@ CPU_DEFAULTS: dict[str, Any] = {
 }
 """vLLM arguments for ``device: cpu`` unless ``engine_options`` says otherwise."""
 
-BLOCK_SHARING: dict[str, str] = {
+BLOCK_SHARING: dict[str, Any] = {
     "kv_connector": "UnfinishedBlockConnector",
     "kv_connector_module_path": "culturalign.engines.vllm_block_sharing",
     "kv_role": "kv_both",
 }
-"""``kv_transfer_config`` of ``engine_options: {share_unfinished_blocks: true}`` (CPU,
-opt-in): a prompt's unfinished KV block shared between requests
-(:mod:`culturalign.engines.vllm_block_sharing`). Not a default yet: see docs/speed.md."""
+"""``kv_transfer_config`` that shares a prompt's unfinished KV block between requests
+(:mod:`culturalign.engines.vllm_block_sharing`), with ``kv_connector_extra_config``
+``{"share": "exact" | "with_prefill"}`` from :func:`block_sharing_mode`."""
+
+
+def block_sharing_mode(spec: ModelSpec) -> str | None:
+    """The connector's ``share`` mode for a model, or None for no connector.
+
+    On the CPU the default is ``exact`` (copies equal to a recompute bit for bit), unless the
+    user configured a KV connector of their own; ``with_prefill`` is opt-in. On other devices
+    there is none, and asking for one is an error (the copies follow the CPU attention's block
+    layout).
+    """
+    options = spec.engine_options
+    value = options.get("share_unfinished_blocks", "kv_transfer_config" not in options)
+    where = f"models.{spec.key}.engine_options.share_unfinished_blocks"
+    if not (value is True or value is False or value == "with_prefill"):  # not 1 or 0
+        raise ConfigError(f"{where}: {value!r} is not true, false or with_prefill")
+    if value is False:
+        return None
+    if spec.device != "cpu":
+        if "share_unfinished_blocks" not in options:
+            return None
+        raise ConfigError(f"{where}: for device cpu only (it copies blocks in the CPU "
+                          "attention's layout)")  # fmt: skip
+    if "kv_transfer_config" in options:
+        raise ConfigError(f"{where}: engine_options also sets kv_transfer_config (one KV "
+                          "connector per engine); set share_unfinished_blocks: false")  # fmt: skip
+    return "exact" if value is True else "with_prefill"
+
 
 NATIVE_CPU_BLOCK = 32
 """vLLM's CPU attention backend declares block sizes that are multiples of this only."""
@@ -86,6 +120,7 @@ def cpu_environment(threads: int, cache_dir: str | Path) -> dict[str, str]:
         "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(cache / "vllm"),
         "TMPDIR": str(cache / "tmp"),
         "TORCHDYNAMO_DISABLE": os.environ.get("TORCHDYNAMO_DISABLE", "1"),
+        "VLLM_CPU_ATTN_SPLIT_KV": os.environ.get("VLLM_CPU_ATTN_SPLIT_KV", "0"),
     }
 
 
@@ -148,13 +183,13 @@ def engine_arguments(spec: ModelSpec, seed: int) -> dict[str, Any]:
     if spec.device == "cpu":
         arguments.update(CPU_DEFAULTS)
     arguments.update(spec.engine_options)
-    if arguments.pop("share_unfinished_blocks", False):
-        if spec.device != "cpu":
-            raise ConfigError(
-                f"models.{spec.key}.engine_options.share_unfinished_blocks: for device cpu "
-                "only (it copies blocks in the CPU attention's layout)"
-            )
-        arguments["kv_transfer_config"] = dict(BLOCK_SHARING)
+    arguments.pop("share_unfinished_blocks", None)
+    mode = block_sharing_mode(spec)
+    if mode is not None:
+        arguments["kv_transfer_config"] = {
+            **BLOCK_SHARING,
+            "kv_connector_extra_config": {"share": mode},
+        }
     block = arguments.get("block_size")
     if spec.device == "cpu" and block is not None and int(block) % 16:
         raise ConfigError(
@@ -408,6 +443,7 @@ class VllmEngine(Engine):
                     "VLLM_CPU_OMP_THREADS_BIND",
                     "OMP_NUM_THREADS",
                     "VLLM_ENABLE_V1_MULTIPROCESSING",
+                    "VLLM_CPU_ATTN_SPLIT_KV",
                 )
             }
         return options

@@ -41,7 +41,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from culturalign.engines.base import (
     EngineError,
@@ -363,6 +363,29 @@ def build_requests(
     return roots, deeper, masses
 
 
+Tagged = TypeVar("Tagged", bound=tuple)
+
+
+def first_of_each_item(requests: Sequence[Tagged]) -> tuple[list[Tagged], list[Tagged]]:
+    """``requests`` (tagged with their item's index first) split into each item's first
+    request and the rest, each in the given order.
+
+    :func:`score_items` sends the first ones before the rest: the item's prompt then ends in
+    a KV block that an engine sharing unfinished blocks has computed and kept (exactly as a
+    request recomputing it would) before its siblings ask for it
+    (:mod:`culturalign.engines.vllm_block_sharing`). Sent in one batch, the siblings would all
+    be in the same forward pass, and each would recompute the block. For other engines the
+    order changes nothing but the batches.
+    """
+    first: list[Tagged] = []
+    rest: list[Tagged] = []
+    seen: set[int] = set()
+    for request in requests:
+        (rest if request[0] in seen else first).append(request)
+        seen.add(request[0])
+    return first, rest
+
+
 def score_items(
     next_token_logprobs: Callable[[Sequence[ScoreRequest]], list[dict[int, float]]],
     items: Sequence[ScoringItem],
@@ -377,7 +400,8 @@ def score_items(
 
     ``next_token_logprobs`` / ``next_token_mass`` are an engine's batched methods (see
     :class:`culturalign.engines.base.Engine`); the first is called for the roots and then the
-    deeper nodes, the second once for the end masses of letter labels. ``root_masses``, when
+    deeper nodes, the second for the end masses of letter labels, each kind in two calls:
+    each item's first request, then the rest (:func:`first_of_each_item`). ``root_masses``, when
     given, receives per item the probability of the labels' first tokens at the answer
     position (the share of the next token that starts an option). ``known`` gives, per item,
     nodes whose candidate logprobs are already known (:func:`nodes_from_generation`): they
@@ -395,7 +419,7 @@ def score_items(
             nodes_from_generation=sum(len(nodes) for nodes in known or ()),
         )
     end_logprobs: list[dict[Node, float]] = [{} for _ in items]
-    for batch in (roots, deeper):
+    for batch in (*first_of_each_item(roots), *first_of_each_item(deeper)):
         if not batch:
             continue
         answers = next_token_logprobs([request for _, _, request in batch])
@@ -406,13 +430,15 @@ def score_items(
             if missing:
                 raise EngineError(f"engine did not return logprobs for ids {sorted(missing)}")
             node_logprobs[index].setdefault(node, {}).update(answer)
-    if masses:
-        if next_token_mass is None:
-            raise EngineError("letter labels need an engine that sums next-token probabilities")
-        answers = next_token_mass([request for _, _, request in masses])
-        if len(answers) != len(masses):
-            raise EngineError(f"engine answered {len(answers)} of {len(masses)} mass requests")
-        for (index, node, _), value in zip(masses, answers, strict=True):
+    if masses and next_token_mass is None:
+        raise EngineError("letter labels need an engine that sums next-token probabilities")
+    for batch in first_of_each_item(masses):
+        if not batch:
+            continue
+        answers = next_token_mass([request for _, _, request in batch])
+        if len(answers) != len(batch):
+            raise EngineError(f"engine answered {len(answers)} of {len(batch)} mass requests")
+        for (index, node, _), value in zip(batch, answers, strict=True):
             end_logprobs[index][node] = float(value)
     return _distributions(items, node_logprobs, end_logprobs, continuation_ids, root_masses)
 
