@@ -77,6 +77,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def nested_difference(x: Any, y: Any) -> float | None:
+    """The largest absolute difference between the floats of two cells of the same shape
+    (lists, dicts, floats; integers such as option codes and everything else equal), or None
+    where their shapes or other values differ."""
+    x, y = _plain(x), _plain(y)
+    if isinstance(x, float) or isinstance(y, float):
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
+        return abs(float(x) - float(y)) if numbers else None
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        parts = [nested_difference(p, q) for p, q in zip(x, y, strict=True)]
+    elif isinstance(x, dict) and isinstance(y, dict) and x.keys() == y.keys():
+        parts = [nested_difference(x[key], y[key]) for key in x]
+    else:
+        return 0.0 if x == y else None
+    return None if None in parts else max(parts, default=0.0)
+
+
 def compare_frames(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     """What differs between two tables (empty when identical)."""
     problems = []
@@ -95,6 +112,11 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
             if numeric(a[column]) and numeric(b[column]):
                 diff = (a[column].astype(float) - b[column].astype(float)).abs().max()
                 detail = f" (max abs difference {diff:.3g})"
+            else:
+                diffs = [nested_difference(x, y) for x, y in zip(a[column], b[column], strict=True)]
+                if None not in diffs:
+                    rows = f"{sum(diff > 0 for diff in diffs)} of {len(diffs)} rows"
+                    detail = f" (max abs difference {max(diffs):.3g}, in {rows})"
             problems.append(f"{column}: values differ{detail}")
     return problems
 

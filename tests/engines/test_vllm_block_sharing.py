@@ -106,6 +106,13 @@ def test_the_exact_rule_keeps_only_blocks_whose_forward_began_at_their_first_tok
     side.update_state_after_alloc(request("s0", sibling), None, 0)
     assert step(side, ("s0", sibling, [10, 11, 13], 32)).keep == [(0, 13)]
     assert side.get_num_new_matched_tokens(request("s1", PROMPT + [8]), 32) == (5, False)
+    # one whose tokens go on past the block would compute from inside it onwards: not served
+    onwards = PROMPT + list(range(11))  # 48 tokens: the block's 16 and no more
+    assert side.get_num_new_matched_tokens(request("s3", onwards), 32) == (5, False)
+    assert side.get_num_new_matched_tokens(request("s4", onwards + [1]), 32) == (0, False)
+    rounded = connector(share="with_prefill")  # serves it, as it serves the prefill's copy
+    step(rounded, ("gen", PROMPT, [10, 11, 12], 0))
+    assert rounded.get_num_new_matched_tokens(request("s5", onwards + [1]), 32) == (5, False)
     # a request that began at token 32 and whose last, unfinished block begins at 48
     longer = PROMPT + list(range(12))  # 49 tokens
     assert step(side, ("s2", longer, [10, 11, 14, 15], 32)).keep == []

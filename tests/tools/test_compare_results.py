@@ -63,6 +63,25 @@ def test_a_changed_value_a_changed_list_and_a_missing_table_are_reported(tmp_pat
     assert compare_results.main([str(tmp_path / "before"), str(tmp_path / "after")]) == 1
 
 
+def test_nested_numbers_that_moved_are_measured_and_other_changes_only_named():
+    options = [[{"code": 1, "prob": 0.25}, {"code": 2, "prob": 0.75}]] * 3
+    moved = [options[0], [{"code": 1, "prob": 0.2500003}, {"code": 2, "prob": 0.7499997}],
+             [{"code": 1, "prob": 0.25}, {"code": 2, "prob": 0.75 - 2e-6}]]  # fmt: skip
+    relabelled = [[{"code": 1, "prob": 0.25}, {"code": 3, "prob": 0.75}]] * 3
+    shorter = [[{"code": 1, "prob": 1.0}]] * 3
+    before = pd.DataFrame({"option_probs": options})
+    problems = compare_results.compare_frames(before, pd.DataFrame({"option_probs": moved}))
+    assert problems == ["option_probs: values differ (max abs difference 2e-06, in 2 of 3 rows)"]
+    for other in (relabelled, shorter):
+        after = pd.DataFrame({"option_probs": other})
+        assert compare_results.compare_frames(before, after) == ["option_probs: values differ"]
+    assert compare_results.nested_difference({"a": [1, 2.5]}, {"a": [1, 2.0]}) == 0.5
+    assert compare_results.nested_difference({"a": 1}, {"b": 1}) is None
+    assert compare_results.nested_difference([True], [False]) is None
+    assert compare_results.nested_difference([0.5], [None]) is None
+    assert compare_results.nested_difference([float("nan")], [0.5]) is None  # "NaN" vs a number
+
+
 def test_the_dry_run_job_list_has_every_job_with_its_outputs():
     output = """Building DAG of jobs...
 [Wed Dec  2 19:47:07 2026]

@@ -10,17 +10,23 @@ request has computed it, and copies it into the first new block of a later reque
 tokens start the same way; the scheduler then counts the shared tokens as computed, and the
 request computes only what follows.
 
-Which copies are kept decides whether sharing is exact. By default (``true``) a block is
-kept only from a forward pass that began at the block's first token, with the blocks before
-it read from the prefix cache: what every request that recomputes the block does. With vLLM's
-CPU attention batch-invariant (``VLLM_CPU_ATTN_SPLIT_KV=0``, the engine's CPU default) the
-copy is then the recompute bit for bit, and a request's option probabilities do not move
-(docs/speed.md). Exact scoring asks for one node of each prompt first
-(:func:`culturalign.scoring.exact.first_of_each_item`) so that its siblings find the block.
-``with_prefill`` (opt-in) also keeps blocks that a prompt's prefill computed from an earlier
-token (its generation, a root request): one recompute fewer per prompt, but those keys and
-values come from another forward pass over the same tokens and differ by rounding (float32
-option probabilities moved by up to 8.7e-6 on the default run).
+Which copies are kept and used decides whether sharing is exact. By default (``true``) a
+block is kept only from a forward pass that began at the block's first token, with the blocks
+before it read from the prefix cache: what every request that recomputes the block does. And
+a copy serves only a request whose tokens end inside that block (a scoring request: the
+prompt's tail, then a node's few tokens), which then computes the rest of the block: a
+forward pass that began inside a block and went on past it was seen to round differently
+(a prompt whose first token came from another prompt's copy: 2.8e-6). The copy is then the
+recompute bit for bit where vLLM's CPU attention does not depend on the batch
+(``VLLM_CPU_ATTN_SPLIT_KV=0``); with vLLM's default split, which divides a long sequence's
+keys between threads when a batch is small, the values move with the batches as they did
+before, by rounding (the default run: at most 7e-7; docs/speed.md). Exact scoring asks for
+one node of each prompt first (:func:`culturalign.scoring.exact.first_of_each_item`) so
+that its siblings find the block. ``with_prefill`` (opt-in) also keeps the blocks that a
+prompt's prefill computed from an earlier token (its generation, a root request) and
+serves any request: one recompute fewer per prompt, but those keys and values come from
+another forward pass over the same tokens and differ by rounding (float32 option
+probabilities moved by up to 8.7e-6 on the default run).
 
 Whole blocks are copied (the CPU attention kernels keep a block in their own layout); the
 slots after the shared tokens are overwritten by the request's own tokens or never read.
@@ -115,6 +121,8 @@ class UnfinishedBlockConnector(KVConnectorBase_V1, SupportsHMA):
         if request.status != RequestStatus.WAITING:  # a preempted one: vLLM recomputes it
             return 0, False
         tokens = tuple(request.prompt_token_ids or ())
+        if self.mode == "exact" and len(tokens) > start + self.block:
+            return 0, False  # what it would compute after the copy starts mid-block, then crosses
         limit = len(tokens) - 1 - start  # vLLM computes at least the last token
         tails = self._tails.get(tokens[:start]) if limit > 0 else None
         if not tails:

@@ -17,12 +17,7 @@ rounds differently, so a shard would depend on where its job ran),
 ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine in-process, as a
 Snakemake ``script:`` needs), ``TMPDIR`` under ``cache_dir``, ``VLLM_CACHE_ROOT`` there too
 unless set (a root shared by several checkouts spares each first start the ~20 s subprocess
-in which vLLM inspects the model class, then caches what it found),
-``VLLM_CPU_ATTN_SPLIT_KV=0`` unless set (attention that does not depend on the batch: with
-the split on, vLLM divides a long sequence's keys between threads when the batch is small,
-so one request's float32 results depended on which requests shared its forward passes, and
-differed from one run to the next by up to 1.5e-7; off, the default run's values did not
-move and generation did not slow down: docs/speed.md), and
+in which vLLM inspects the model class, then caches what it found), and
 ``TORCHDYNAMO_DISABLE=1`` unless set: with ``enforce_eager`` the only thing left for
 ``torch.compile`` is the sampler's logprob-rank helper, whose compilation cost ~5 s of every
 start-up for no measurable gain on the CPU (same tokens, same logprobs and ranks). On the CPU
@@ -120,7 +115,6 @@ def cpu_environment(threads: int, cache_dir: str | Path) -> dict[str, str]:
         "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(cache / "vllm"),
         "TMPDIR": str(cache / "tmp"),
         "TORCHDYNAMO_DISABLE": os.environ.get("TORCHDYNAMO_DISABLE", "1"),
-        "VLLM_CPU_ATTN_SPLIT_KV": os.environ.get("VLLM_CPU_ATTN_SPLIT_KV", "0"),
     }
 
 
@@ -414,6 +408,8 @@ class VllmEngine(Engine):
         )
         for batch in (1, 2):
             self.llm.generate(self._prompts([[int(token)]] * batch), sampling, use_tqdm=False)
+        # a cell's prompts begin with that token too: none may start from the warm-up's copy
+        self.llm.reset_prefix_cache(reset_connector=True)
 
     @property
     def version(self) -> str:
