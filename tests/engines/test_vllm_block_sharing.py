@@ -236,19 +236,35 @@ def test_the_worker_keeps_whole_blocks_and_fills_them_in_later():
         side.start_load_kv(None)
 
 
+@pytest.fixture
+def batch_invariant_attention(monkeypatch):
+    """vLLM's CPU attention without its key split (``VLLM_CPU_ATTN_SPLIT_KV=0``), whose
+    choice depends on the batch: so that two engines differ only by what they share. vLLM
+    caches its environment once an engine has started, so the cache is dropped before and
+    after (later engines read the restored variable)."""
+    import vllm.envs
+
+    monkeypatch.setenv("VLLM_CPU_ATTN_SPLIT_KV", "0")
+    vllm.envs.disable_envs_cache()
+    yield
+    monkeypatch.undo()
+    vllm.envs.disable_envs_cache()
+
+
 @pytest.mark.e2e
 def test_exact_sharing_scores_as_an_engine_without_it_and_computes_fewer_tokens(
-    tmp_path, restored_environment
+    tmp_path, restored_environment, batch_invariant_attention
 ):
     """float32, the engine tests' items after a generation call, three engines: without the
     connector, with exact sharing (the CPU default) and with ``with_prefill``. Exact sharing
-    must give the same option probabilities (within the issue's 1e-6: its copies are what a
+    must give the same option probabilities (within the issue's 1e-6; its copies are what a
     recompute gives, bit for bit, on this project's machine), ``with_prefill`` the same up
     to rounding (its copies come from another forward pass over the same tokens; a wrong
     copy moves them by 1e-2 and more); each computes fewer tokens than the one before."""
     import sys
     from pathlib import Path
 
+    import vllm.envs
     from demo_model import demo_model_dir
     from scoring_items import scoring_items
 
@@ -263,8 +279,10 @@ def test_exact_sharing_scores_as_an_engine_without_it_and_computes_fewer_tokens(
         options = {"share_unfinished_blocks": share}
         spec = ModelSpec(key="demo", path=str(demo_model_dir()), dtype="float32",
                          max_model_len=2048, engine_options=options)  # fmt: skip
+        vllm.envs.disable_envs_cache()  # each engine reads the variable again
         engine = load_engine(spec, threads=2, cache_dir=tmp_path / "cache")
         assert ("kv_transfer_config" in engine.effective_options()) is (share is not False)
+        assert not vllm.envs.VLLM_CPU_ATTN_SPLIT_KV
         items = scoring_items(engine.tokenizer)
         engine.generate([GenerationRequest(item.prefix_ids, 4) for item in items],
                         logprobs=0, logprob_positions=0, seed=0)  # fmt: skip
