@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -386,6 +386,20 @@ def first_of_each_item(requests: Sequence[Tagged]) -> tuple[list[Tagged], list[T
     return first, rest
 
 
+def _answered(
+    ask: Callable[[list[Any]], list[Any]], requests: Sequence[Tagged], kind: str
+) -> Iterator[tuple[Tagged, Any]]:
+    """Each tagged request (its engine request last) with the engine's answer, asked in two
+    calls: each item's first request, then the rest (:func:`first_of_each_item`)."""
+    for batch in first_of_each_item(requests):
+        if not batch:
+            continue
+        answers = ask([entry[-1] for entry in batch])
+        if len(answers) != len(batch):
+            raise EngineError(f"engine answered {len(answers)} of {len(batch)} {kind} requests")
+        yield from zip(batch, answers, strict=True)
+
+
 def score_items(
     next_token_logprobs: Callable[[Sequence[ScoreRequest]], list[dict[int, float]]],
     items: Sequence[ScoringItem],
@@ -419,27 +433,16 @@ def score_items(
             nodes_from_generation=sum(len(nodes) for nodes in known or ()),
         )
     end_logprobs: list[dict[Node, float]] = [{} for _ in items]
-    for batch in (*first_of_each_item(roots), *first_of_each_item(deeper)):
-        if not batch:
-            continue
-        answers = next_token_logprobs([request for _, _, request in batch])
-        if len(answers) != len(batch):
-            raise EngineError(f"engine answered {len(answers)} of {len(batch)} score requests")
-        for (index, node, request), answer in zip(batch, answers, strict=True):
+    for requests in (roots, deeper):
+        for (index, node, request), answer in _answered(next_token_logprobs, requests, "score"):
             missing = set(request.candidate_ids) - set(answer)
             if missing:
                 raise EngineError(f"engine did not return logprobs for ids {sorted(missing)}")
             node_logprobs[index].setdefault(node, {}).update(answer)
     if masses and next_token_mass is None:
         raise EngineError("letter labels need an engine that sums next-token probabilities")
-    for batch in first_of_each_item(masses):
-        if not batch:
-            continue
-        answers = next_token_mass([request for _, _, request in batch])
-        if len(answers) != len(batch):
-            raise EngineError(f"engine answered {len(answers)} of {len(batch)} mass requests")
-        for (index, node, _), value in zip(batch, answers, strict=True):
-            end_logprobs[index][node] = float(value)
+    for (index, node, _), value in _answered(next_token_mass, masses, "mass"):
+        end_logprobs[index][node] = float(value)
     return _distributions(items, node_logprobs, end_logprobs, continuation_ids, root_masses)
 
 
