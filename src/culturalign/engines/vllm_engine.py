@@ -77,8 +77,9 @@ BLOCK_SHARING: dict[str, Any] = {
 def block_sharing_mode(spec: ModelSpec) -> str | None:
     """The connector's ``share`` mode for a model, or None for no connector.
 
-    On the CPU the default is ``exact`` (copies equal to a recompute bit for bit), unless the
-    user configured a KV connector of their own; ``with_prefill`` is opt-in. On other devices
+    On the CPU the default is ``exact`` (copies that a recompute of the block would give:
+    :mod:`culturalign.engines.vllm_block_sharing`), unless the user configured a KV
+    connector of their own; ``with_prefill`` is opt-in. On other devices
     there is none, and asking for one is an error (the copies follow the CPU attention's block
     layout).
     """
