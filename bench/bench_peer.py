@@ -16,7 +16,12 @@ options (each prompt's option labels after its chat-templated prompt):
 (b) ``lmeval_vllm``: lm-evaluation-harness's ``vllm`` model, one ``loglikelihood`` request
     per option (context = the chat-templated prompt, continuation = the label), with
     vLLM's prefix caching on and the engine options culturalign uses on a CPU;
-(c) ``lmeval_hf``: its ``hf`` (transformers) model, the same requests.
+(c) ``lmeval_hf``: its ``hf`` (transformers) model, the same requests;
+(d) ``prompts_only_vllm``, ``prompts_only_hf``: not scorers but the floor under any: each
+    engine computes every prompt once and reads the options' first tokens at its end, nothing
+    more (no deeper node, no end-of-label factor). Whatever scores the options exactly on
+    that engine computes at least these tokens, so lm-eval's time over this one is the most
+    any such scorer could be faster than lm-eval here (``ceiling_speedup_over_lmeval``).
 
 Each run is a fresh process (start-up timed apart from scoring); the tools are interleaved
 over ``--repeats`` rounds and each tool's median run is reported. The option distributions
@@ -61,7 +66,7 @@ from bench_generation import (  # noqa: E402
 
 TOOLS = (
     "culturalign", "culturalign_hf", "culturalign_shared", "culturalign_unshared", "lmeval_vllm",
-    "lmeval_hf",
+    "lmeval_hf", "prompts_only_vllm", "prompts_only_hf",
 )  # fmt: skip
 SHARING = {"culturalign": None, "culturalign_shared": "with_prefill", "culturalign_unshared": False}
 """The vLLM tools' ``share_unfinished_blocks`` (None: the engine's default)."""
@@ -125,9 +130,29 @@ def zero_shot_items(engine, prompts):
     return prompt_ids, items
 
 
+def prompts_only(engine, items) -> None:
+    """Each item's prompt computed once, the options' first tokens read at its end: the
+    root of every option tree and nothing else (the transformers engine through its tree
+    path, which shares prompt prefixes; vLLM through one request per prompt)."""
+    from culturalign.engines.base import ScoreRequest, TreeRequest
+    from culturalign.scoring.exact import item_nodes
+
+    roots = [(tuple(item.prefix_ids), item_nodes(item)[()]) for item in items]
+    if callable(getattr(engine, "tree_logprobs", None)):
+        engine.tree_logprobs([TreeRequest(prompt, {(): first}) for prompt, first in roots])
+    else:
+        engine.next_token_logprobs([ScoreRequest(prompt, first) for prompt, first in roots])
+
+
 def culturalign_run(
-    args: argparse.Namespace, prompts, engine_name: str = "vllm", share: bool | str | None = None
+    args: argparse.Namespace,
+    prompts,
+    engine_name: str = "vllm",
+    share: bool | str | None = None,
+    floor: bool = False,
 ) -> dict:
+    """culturalign's exact scoring of the bench's zero-shot items on one engine, or with
+    ``floor`` only what any exact scoring there must compute (:func:`prompts_only`)."""
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.scoring.exact import score_with_engine
 
@@ -146,7 +171,11 @@ def culturalign_run(
     stats: dict[str, int] = {}
     counted = count_forward_tokens(engine.llm if engine_name == "vllm" else engine.model)
     start = time.perf_counter()
-    probs = score_with_engine(engine, items, stats=stats)
+    if floor:
+        prompts_only(engine, items)
+        probs, stats = None, {"score_requests": len(items), "mass_requests": 0}
+    else:
+        probs = score_with_engine(engine, items, stats=stats)
     seconds = time.perf_counter() - start
     return {
         "startup_seconds": round(startup, 2),
@@ -230,9 +259,10 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
 
 def measure(tool: str, args: argparse.Namespace) -> dict:
     prompts = bench_prompts(args.n_prompts, args.questions, args.human)
-    if tool.startswith("culturalign"):
-        engine = "hf" if tool == "culturalign_hf" else "vllm"
-        run = culturalign_run(args, prompts, engine, share=SHARING.get(tool))
+    if tool.startswith(("culturalign", "prompts_only")):
+        engine = "hf" if tool.endswith("_hf") else "vllm"
+        run = culturalign_run(args, prompts, engine, share=SHARING.get(tool),
+                              floor=tool.startswith("prompts_only"))  # fmt: skip
     else:
         run = lmeval_run(tool, args, prompts)
     return {"method": tool, "n_prompts": len(prompts), **run}
@@ -307,6 +337,11 @@ def main() -> None:
             report[f"work_ratio_of_{ours}"] = ratios(
                 results, ours, others, "forward_tokens_per_prompt"
             )
+    for floor, engine in (("prompts_only_vllm", "lmeval_vllm"), ("prompts_only_hf", "lmeval_hf")):
+        if floor in results and engine in results:
+            report.setdefault("ceiling_speedup_over_lmeval", {})[engine] = ratios(
+                results, floor, [engine], "scoring_seconds"
+            )[engine]
     if "culturalign" in runs:
         reference = runs["culturalign"][0]["probs"]
         others = [tool for tool in args.tools if tool != "culturalign"]
@@ -319,7 +354,7 @@ def main() -> None:
         report["distribution_difference_vs_culturalign"] = {
             tool: largest_difference(reference, runs[tool][0]["probs"])
             for tool in args.tools
-            if tool != "culturalign"
+            if tool != "culturalign" and runs[tool][0]["probs"] is not None
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
