@@ -204,7 +204,9 @@ def lmeval_run(tool: str, args: argparse.Namespace, prompts) -> dict:
     contexts = [tokenizer.decode(chat_prompt_ids(tokenizer, text)) for text in prompts["prompt"]]
     start = time.perf_counter()
     if tool == "lmeval_vllm":
-        os.environ.update(cpu_environment(args.threads, REPO / "resources/.cache"))
+        os.environ.update(
+            cpu_environment(args.threads, REPO / "resources/.cache", eager=not args.compiled)
+        )
         answer_vllm_version_lookup()
         import vllm
         from lm_eval.models.vllm_causallms import VLLM

@@ -23,6 +23,7 @@ from culturalign.engines import (
     engine_class,
     load_engine,
     register_engine,
+    vllm_engine,
 )
 from culturalign.engines.hf_engine import (
     _group_prefix_lengths,
@@ -86,12 +87,29 @@ def test_cpu_environment_binds_threads_and_keeps_caches_in_the_workflow(tmp_path
     assert environment["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert environment["VLLM_CACHE_ROOT"].startswith(str(tmp_path))
     assert environment["TMPDIR"].startswith(str(tmp_path))
-    assert environment["TORCHDYNAMO_DISABLE"] == os.environ.get("TORCHDYNAMO_DISABLE", "1")
     # a root the user chose is kept (shared by several checkouts)
     monkeypatch.setenv("VLLM_CACHE_ROOT", str(tmp_path / "shared-vllm"))
     environment = cpu_environment(1, tmp_path / "cache")
     assert environment["VLLM_CACHE_ROOT"] == str(tmp_path / "shared-vllm")
     assert environment["TMPDIR"].startswith(str(tmp_path / "cache"))
+
+
+def test_torch_compile_is_off_for_eager_engines_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("TORCHDYNAMO_DISABLE", raising=False)
+    monkeypatch.setattr(vllm_engine, "_SET_BY_ENGINE", {})
+    assert cpu_environment(1, tmp_path)["TORCHDYNAMO_DISABLE"] == "1"
+    assert cpu_environment(1, tmp_path, eager=False)["TORCHDYNAMO_DISABLE"] == "0"
+    # what an earlier engine of the process wrote is not the user's choice
+    monkeypatch.setenv("TORCHDYNAMO_DISABLE", "1")
+    monkeypatch.setitem(vllm_engine._SET_BY_ENGINE, "TORCHDYNAMO_DISABLE", "1")
+    assert cpu_environment(1, tmp_path, eager=False)["TORCHDYNAMO_DISABLE"] == "0"
+    # the user's own setting is kept, and a compiled engine then refuses to start
+    monkeypatch.setattr(vllm_engine, "_SET_BY_ENGINE", {})
+    assert cpu_environment(1, tmp_path, eager=False)["TORCHDYNAMO_DISABLE"] == "1"
+    compiled = spec(engine_options={"enforce_eager": False})
+    with pytest.raises(ConfigError, match=r"models\.x\.engine_options\.enforce_eager.*"
+                       "TORCHDYNAMO_DISABLE=1"):  # fmt: skip
+        vllm_engine.VllmEngine(compiled, threads=1, cache_dir=tmp_path)
 
 
 def test_openmp_gets_as_many_threads_as_cpus_are_bound(tmp_path, monkeypatch):
@@ -140,6 +158,64 @@ def test_a_vllm_engine_on_fewer_cpus_than_its_threads_computes_on_those_cpus(tmp
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-4000:]
     assert ran.stdout.strip().splitlines()[-1] == "torch threads 1", ran.stdout[-2000:]
+
+
+COMPILED_ENGINE_SCORES = """
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from scoring_items import scoring_items
+from culturalign.engines import GenerationRequest, ModelSpec, load_engine
+from culturalign.scoring.exact import continuation_token_ids, score_with_engine
+from vllm.compilation.counter import compilation_counter
+spec = ModelSpec.from_config("demo", {"path": sys.argv[1], "engine": "vllm", "dtype": "float32",
+                                      "max_model_len": 2048,
+                                      "engine_options": {"enforce_eager": False}})
+engine = load_engine(spec, threads=2, cache_dir=sys.argv[2])
+items = scoring_items(engine.tokenizer)
+probs = score_with_engine(engine, items, continuation_token_ids(engine.tokenizer))
+generated = engine.generate([GenerationRequest(item.prefix_ids, 4) for item in items],
+                            logprobs=0, logprob_positions=1, seed=0)
+counted = vars(compilation_counter)
+compiled = sum(counted[key] for key in ("num_graphs_seen", "num_aot_compiles",
+                                        "num_aot_artifacts_loaded"))
+print(json.dumps({"compiled": compiled, "probs": probs,
+                  "first_tokens": [result.token_ids[:1] for result in generated]}))
+"""
+
+
+@pytest.mark.e2e
+def test_a_compiled_vllm_engine_runs_on_the_cpu_and_scores_as_transformers(tmp_path):
+    """``enforce_eager: false`` on the CPU used to stop at start-up: the engine turned
+    ``torch.compile`` off for every CPU model (``TORCHDYNAMO_DISABLE=1``), and vLLM then
+    found nothing to compile with. Run in its own process, as a job would."""
+    pytest.importorskip("vllm")
+    import json
+    import subprocess
+    import sys
+
+    from demo_model import demo_model_dir
+
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "TORCHDYNAMO_DISABLE"}  # fmt: skip
+    ran = subprocess.run(
+        [sys.executable, "-c", COMPILED_ENGINE_SCORES, str(demo_model_dir()),
+         str(tmp_path / "cache"), str(Path(__file__).resolve().parents[1])],
+        capture_output=True, text=True, env=environment, check=False, timeout=900,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-4000:]
+    compiled = json.loads(ran.stdout.strip().splitlines()[-1])
+    # vLLM compiled the model (or loaded what it compiled before): not eager after all
+    assert compiled["compiled"] > 0
+    hf = load_engine(ModelSpec.from_config("demo", {
+        "path": str(demo_model_dir()), "engine": "hf", "dtype": "float32", "device": "cpu",
+        "max_model_len": 2048}), threads=2, cache_dir=tmp_path / "cache")  # fmt: skip
+    items = scoring_items(hf.tokenizer)
+    expected = score_with_engine(hf, items, continuation_token_ids(hf.tokenizer))
+    for row, other in zip(compiled["probs"], expected, strict=True):
+        assert max(abs(a - b) for a, b in zip(row, other, strict=True)) <= 1e-4
+    first = hf.generate([GenerationRequest(item.prefix_ids, 1) for item in items],
+                        logprobs=0, logprob_positions=1, seed=0)  # fmt: skip
+    assert compiled["first_tokens"] == [list(result.token_ids[:1]) for result in first]
 
 
 PAGE_FAULTS_OF_TEN_LAYERS = """

@@ -18,9 +18,11 @@ rounds differently, so a shard would depend on where its job ran),
 Snakemake ``script:`` needs), ``TMPDIR`` under ``cache_dir``, ``VLLM_CACHE_ROOT`` there too
 unless set (a root shared by several checkouts spares each first start the ~20 s subprocess
 in which vLLM inspects the model class, then caches what it found), and
-``TORCHDYNAMO_DISABLE=1`` unless set: with ``enforce_eager`` the only thing left for
-``torch.compile`` is the sampler's logprob-rank helper, whose compilation cost ~5 s of every
-start-up for no measurable gain on the CPU (same tokens, same logprobs and ranks). On the CPU
+``TORCHDYNAMO_DISABLE=1`` unless set, for eager engines: with ``enforce_eager`` the only
+thing left for ``torch.compile`` is the sampler's logprob-rank helper, whose compilation cost
+~5 s of every start-up for no measurable gain on the CPU (same tokens, same logprobs and
+ranks). ``enforce_eager: false`` compiles the model, so there ``torch.compile`` stays on
+(:func:`cpu_environment`; asking for it with ``TORCHDYNAMO_DISABLE=1`` set is an error). On the CPU
 glibc's malloc also keeps freed memory for the next tensors (:func:`keep_freed_memory`). On
 every device ``VLLM_CONFIGURE_LOGGING=0`` (unless set): vLLM logs through the caller's
 handlers.
@@ -105,18 +107,31 @@ NATIVE_CPU_BLOCK = 32
 """vLLM's CPU attention backend declares block sizes that are multiples of this only."""
 
 
-def cpu_environment(threads: int, cache_dir: str | Path) -> dict[str, str]:
-    """Environment variables for a CPU run bound to ``threads`` cores (pure function)."""
+def cpu_environment(threads: int, cache_dir: str | Path, *, eager: bool = True) -> dict[str, str]:
+    """Environment variables for a CPU run bound to ``threads`` cores, for an engine that runs
+    its model eagerly (``enforce_eager``) or compiles it; reads the user's settings only."""
     cpus = usable_cpus()[: cpu_threads(threads)]
     cache = Path(cache_dir).resolve()
+    dynamo = _users_setting("TORCHDYNAMO_DISABLE")
     return {
         "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(cpu) for cpu in cpus),
         "OMP_NUM_THREADS": str(len(cpus)),
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(cache / "vllm"),
         "TMPDIR": str(cache / "tmp"),
-        "TORCHDYNAMO_DISABLE": os.environ.get("TORCHDYNAMO_DISABLE", "1"),
+        # a compiled model needs torch.compile, which this variable turns off
+        "TORCHDYNAMO_DISABLE": dynamo if dynamo is not None else "1" if eager else "0",
     }
+
+
+_SET_BY_ENGINE: dict[str, str] = {}
+"""Environment values an engine of this process wrote (a later engine may want others)."""
+
+
+def _users_setting(name: str) -> str | None:
+    """``name``'s value in the environment unless an engine of this process put it there."""
+    value = os.environ.get(name)
+    return None if value is not None and _SET_BY_ENGINE.get(name) == value else value
 
 
 MALLOC_MMAP_THRESHOLD = 1 << 30
@@ -362,17 +377,26 @@ class VllmEngine(Engine):
         if not spec.path:
             raise ConfigError(f"config key models.{spec.key}.path: the vllm engine needs a path")
         if spec.device == "cpu":
-            environment = cpu_environment(threads, cache_dir)
+            eager = bool({**CPU_DEFAULTS, **spec.engine_options}.get("enforce_eager"))
+            environment = cpu_environment(threads, cache_dir, eager=eager)
+            if not eager and environment["TORCHDYNAMO_DISABLE"] == "1":
+                raise ConfigError(
+                    f"models.{spec.key}.engine_options.enforce_eager: false compiles the model "
+                    "with torch.compile, which TORCHDYNAMO_DISABLE=1 in the environment turns "
+                    "off (unset it, or leave enforce_eager on)"
+                )
             for key in ("VLLM_CACHE_ROOT", "TMPDIR"):
                 Path(environment[key]).mkdir(parents=True, exist_ok=True)
             os.environ.update(environment)
+            _SET_BY_ENGINE["TORCHDYNAMO_DISABLE"] = environment["TORCHDYNAMO_DISABLE"]
             # OpenMP read OMP_NUM_THREADS when torch loaded, and vLLM keeps that count
             import torch
 
             torch.set_num_threads(int(environment["OMP_NUM_THREADS"]))
             tempfile.tempdir = None  # pick up the new TMPDIR
-            if environment["TORCHDYNAMO_DISABLE"] == "1" and "torch._dynamo" in sys.modules:
-                sys.modules["torch._dynamo"].config.disable = True  # read at its import
+            if "torch._dynamo" in sys.modules:  # it read the variable at its import
+                disable = environment["TORCHDYNAMO_DISABLE"] == "1"
+                sys.modules["torch._dynamo"].config.disable = disable
             log.info("vLLM CPU environment: %s", environment)
             if keep_freed_memory():
                 log.info("glibc malloc keeps freed memory for the next tensors")
