@@ -26,9 +26,9 @@ options (each prompt's option labels after its chat-templated prompt):
 The vLLM tools run eagerly, as culturalign's CPU defaults do; ``--compiled`` compiles every
 vLLM tool's model instead (ours and lm-eval's alike). Each run is a fresh process (start-up
 timed apart from scoring); the tools are interleaved over ``--repeats`` rounds and each
-tool's median run is reported. The option distributions
-are compared item by item: lm-eval's is the softmax of the options' loglikelihoods (no
-end-of-label factor), ours the exact one. Each tool's forward passes are counted as they run
+tool's median run is reported. The option distributions are compared item by item: lm-eval's
+is the softmax of the options' loglikelihoods (no end-of-label factor), ours the exact one.
+Each tool's forward passes are counted as they run
 (``forward_passes``, ``forward_tokens_per_prompt``: the token positions its model computed,
 padding included, prefix-cache hits not), so each speed-up can be read against the work
 done: ``work_ratio_of_<tool>`` is the other tools' tokens per prompt over that tool's.

@@ -22,10 +22,10 @@ in which vLLM inspects the model class, then caches what it found), and
 thing left for ``torch.compile`` is the sampler's logprob-rank helper, whose compilation cost
 ~5 s of every start-up for no measurable gain on the CPU (same tokens, same logprobs and
 ranks). ``enforce_eager: false`` compiles the model, so there ``torch.compile`` stays on
-(:func:`cpu_environment`; asking for it with ``TORCHDYNAMO_DISABLE=1`` set is an error). On the CPU
-glibc's malloc also keeps freed memory for the next tensors (:func:`keep_freed_memory`). On
-every device ``VLLM_CONFIGURE_LOGGING=0`` (unless set): vLLM logs through the caller's
-handlers.
+(:func:`cpu_environment`; asking for it with ``TORCHDYNAMO_DISABLE=1`` set is an error). On
+the CPU glibc's malloc also keeps freed memory for the next tensors
+(:func:`keep_freed_memory`). On every device ``VLLM_CONFIGURE_LOGGING=0`` (unless set):
+vLLM logs through the caller's handlers.
 """
 
 from __future__ import annotations
@@ -376,8 +376,10 @@ class VllmEngine(Engine):
         super().__init__(spec)
         if not spec.path:
             raise ConfigError(f"config key models.{spec.key}.path: the vllm engine needs a path")
+        # checked before the environment is touched: a bad option changes nothing
+        self._arguments = engine_arguments(spec, seed)
         if spec.device == "cpu":
-            eager = bool({**CPU_DEFAULTS, **spec.engine_options}.get("enforce_eager"))
+            eager = bool(self._arguments.get("enforce_eager"))
             environment = cpu_environment(threads, cache_dir, eager=eager)
             if not eager and environment["TORCHDYNAMO_DISABLE"] == "1":
                 raise ConfigError(
@@ -409,7 +411,6 @@ class VllmEngine(Engine):
         from transformers import AutoTokenizer
 
         self._vllm = vllm
-        self._arguments = engine_arguments(spec, seed)
         if spec.device == "cpu":
             self._arguments = cpu_arguments(self._arguments, spec, vllm.__version__)
         log.info("starting vLLM %s with %s", vllm.__version__, self._arguments)
